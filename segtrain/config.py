@@ -271,9 +271,9 @@ PRIMARY_SCHEMAS: dict[str, type] = {
 
 
 def register_configs() -> None:
-    """Register every schema; group files start with ``defaults: [schema]``."""
+    """Register every schema; group files start with ``defaults: [/schema/<group>@_here_]``."""
     cs = ConfigStore.instance()
     for name, schema in PRIMARY_SCHEMAS.items():
         cs.store(name=name, node=schema)
     for group, schema in GROUP_SCHEMAS.items():
-        cs.store(group=group, name="schema", node=schema)
+        cs.store(group="schema", name=group, node=schema)
