@@ -1,0 +1,254 @@
+"""LightningEngine: fit / load / confusion_matrix / predict for DeepLabV3."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from segtrain.data.source import open_split
+from segtrain.data.transforms import build_transform
+from segtrain.engines.base import LoadedModel, RunResult
+from segtrain.engines.lightning_engine.callbacks import AtomicCheckpointIO, MetricLineCallback
+from segtrain.engines.lightning_engine.data import (
+    SegmentationDataModule,
+    ShardedEvalSampler,
+    TorchSegmentationDataset,
+)
+from segtrain.engines.lightning_engine.module import SegmentationModule, confusion_matrix_torch
+from segtrain.engines.lightning_engine.strategies import (
+    build_strategy,
+    scaled_lr,
+    trainer_hardware_kwargs,
+)
+from segtrain.errors import CheckpointError, ConfigError
+from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
+from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoint
+from segtrain.runtime.env import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def _progress_bar(cfg: DictConfig, ctx: RunContext) -> bool:
+    setting = str(cfg.logger.progress_bar).lower()
+    return ctx.interactive if setting == "auto" else setting == "true"
+
+
+def _loggers(cfg: DictConfig, ctx: RunContext) -> list[Logger]:
+    loggers: list[Logger] = []
+    if cfg.logger.csv:
+        loggers.append(CSVLogger(str(ctx.log_dir), name="csv", version=""))
+    if cfg.logger.tensorboard:
+        loggers.append(TensorBoardLogger(str(ctx.log_dir), name="tensorboard", version=""))
+    return loggers
+
+
+def _num_classes(cfg: DictConfig, classes: ClassInfo) -> int:
+    configured = cfg.model.num_classes
+    if configured is not None and int(configured) != classes.num_classes:
+        raise ConfigError(
+            f"model.num_classes={configured} but dataset {cfg.dataset.name} has "
+            f"{classes.num_classes} classes; leave model.num_classes=null to take the dataset's"
+        )
+    return classes.num_classes
+
+
+class LightningEngine:
+    framework = "torch"
+
+    # ------------------------------------------------------------------------ training
+    def fit(self, cfg: DictConfig, ctx: RunContext) -> RunResult:
+        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        if cfg.hardware.num_threads:
+            torch.set_num_threads(int(cfg.hardware.num_threads))
+        datamodule = SegmentationDataModule(cfg)
+        classes = ClassInfo.from_class_map(datamodule.class_map)
+        if str(cfg.model.class_weighting) != "none":
+            raise NotImplementedError(
+                "model.class_weighting is not implemented for the torch engine yet; use none"
+            )
+        module = SegmentationModule(
+            model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
+            num_classes=_num_classes(cfg, classes),
+            ignore_index=classes.ignore_index,
+            class_names=classes.names,
+            lr=scaled_lr(cfg),
+            max_epochs=int(cfg.trainer.max_epochs),
+            channels_last=bool(cfg.hardware.channels_last),
+            extra_checkpoint={"classes": classes.to_json()},
+        )
+        ckpt_dir = Path(ctx.checkpoint_dir)
+        resume_from = latest_checkpoint(ckpt_dir) if cfg.resume else None
+        if ctx.is_global_zero:
+            write_metadata(ckpt_dir, cfg, classes)
+        metric_cb = MetricLineCallback()
+        checkpoint_cb = ModelCheckpoint(
+            dirpath=str(ckpt_dir),
+            filename="best-epoch{epoch:03d}-mIoU{val_mIoU:.4f}",
+            auto_insert_metric_name=False,
+            monitor="val_mIoU",
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            every_n_epochs=1,
+        )
+        trainer = L.Trainer(
+            **trainer_hardware_kwargs(cfg),
+            strategy=build_strategy(cfg),
+            max_epochs=int(cfg.trainer.max_epochs),
+            limit_train_batches=cfg.trainer.limit_train_batches,
+            limit_val_batches=cfg.trainer.limit_val_batches,
+            check_val_every_n_epoch=int(cfg.trainer.check_val_every_n_epoch),
+            log_every_n_steps=int(cfg.trainer.log_every_n_steps),
+            accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
+            gradient_clip_val=cfg.trainer.gradient_clip_val,
+            sync_batchnorm=bool(cfg.trainer.sync_batchnorm),
+            deterministic=bool(cfg.trainer.deterministic),
+            num_sanity_val_steps=0,
+            callbacks=[metric_cb, checkpoint_cb],
+            logger=_loggers(cfg, ctx) or False,
+            enable_progress_bar=_progress_bar(cfg, ctx),
+            enable_model_summary=ctx.interactive,
+            default_root_dir=str(ctx.output_dir),
+            plugins=[AtomicCheckpointIO()],
+            use_distributed_sampler=False,
+        )
+        if resume_from is not None:
+            log.info("Resuming from %s (epoch %s)", resume_from, _ckpt_epoch(resume_from))
+        else:
+            log.info("No checkpoint in %s: starting from scratch", ckpt_dir)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+
+        model_dir = Path(ctx.model_dir)
+        if trainer.is_global_zero:
+            self._export(module, cfg, classes, model_dir)
+        metrics = dict(module.last_val_scores)
+        if not metrics and metric_cb.history:
+            metrics = dict(metric_cb.history[-1])
+        return RunResult(
+            metrics={k: float(v) for k, v in metrics.items()},
+            model_dir=model_dir,
+            epochs_completed=int(trainer.current_epoch),
+            resumed_from=resume_from,
+            extra={"history": metric_cb.history},
+        )
+
+    @staticmethod
+    def _export(module: SegmentationModule, cfg: DictConfig, classes: ClassInfo, model_dir: Path) -> None:
+        state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
+        atomic_write(model_dir / WEIGHT_FILES["torch"], lambda tmp: torch.save(state, tmp))
+        write_metadata(model_dir, cfg, classes)
+        log.info("Final model written to %s", model_dir)
+
+    # ----------------------------------------------------------------------- inference
+    def load(self, artifact: Path, config: DictConfig, cfg: DictConfig) -> LoadedModel:
+        from segtrain.models.deeplabv3 import build_deeplabv3
+
+        artifact = Path(artifact)
+        model_cfg = OmegaConf.to_container(config.model, resolve=True)
+        model_cfg["pretrained_weights"] = None
+        model_cfg["pretrained_backbone"] = None
+        try:
+            obj = torch.load(artifact, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise CheckpointError(f"cannot read {artifact}: {err}") from None
+        if isinstance(obj, dict) and "state_dict" in obj:  # Lightning training checkpoint
+            state = {
+                k.removeprefix("model."): v
+                for k, v in obj["state_dict"].items()
+                if k.startswith("model.")
+            }
+        else:
+            state = obj
+        classes = ClassInfo.read(_classes_file(artifact))
+        model = build_deeplabv3(model_cfg, classes.num_classes)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{artifact} does not match the model in its config.yaml: missing "
+                f"{missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        model.eval()
+        return LoadedModel(framework="torch", config=config, handle=model)
+
+    def confusion_matrix(self, model: LoadedModel, cfg: DictConfig, split: str) -> np.ndarray:
+        source = open_split(cfg.dataset, split)
+        classes = source.class_map
+        num_classes = len(classes.names)
+        net = model.handle
+        out_classes = _output_classes(net)
+        if out_classes != num_classes:
+            raise ConfigError(
+                f"the model predicts {out_classes} classes but dataset {cfg.dataset.name} has "
+                f"{num_classes}; evaluate on the dataset the model was trained for"
+            )
+        augment = model.config.augment
+        transform = build_transform(augment, cfg.dataset.image_size, train=False)
+        dataset = TorchSegmentationDataset(source, transform)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=int(cfg.get("batch_size", 8)),
+            sampler=ShardedEvalSampler(len(dataset), 0, 1),
+            num_workers=int(cfg.dataset.num_workers),
+        )
+        confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        with torch.inference_mode(), _autocast(cfg):
+            for images, masks in loader:
+                pred = net(images)["out"].argmax(1)
+                confusion += confusion_matrix_torch(pred, masks, num_classes, classes.ignore_index)
+        return confusion.numpy()
+
+    def predict_batches(
+        self, model: LoadedModel, images: list[np.ndarray], cfg: DictConfig
+    ) -> Iterator[np.ndarray]:
+        config = model.config
+        size = [int(v) for v in config.dataset.image_size]
+        transform = build_transform(config.augment, size, train=False)
+        net = model.handle
+        with torch.inference_mode(), _autocast(cfg):
+            for image in images:
+                import cv2
+
+                resized = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+                x, _ = transform(resized, None)
+                tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                logits = net(tensor)["out"].float()
+                logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear",
+                                       align_corners=False)
+                yield logits.argmax(1)[0].numpy().astype(np.uint8)
+
+
+def _classes_file(weights: Path) -> Path:
+    for d in (weights.parent, weights.parent.parent):
+        if (d / "classes.json").is_file():
+            return d / "classes.json"
+    raise CheckpointError(f"no classes.json beside {weights}")
+
+
+def _output_classes(net: Any) -> int:
+    return int(net.classifier[-1].out_channels)
+
+
+def _autocast(cfg: DictConfig) -> Any:
+    precision = str(cfg.hardware.precision) if "hardware" in cfg else "32"
+    device = "cuda" if str(cfg.hardware.accelerator) == "gpu" else "cpu"
+    if precision.startswith("bf16"):
+        return torch.autocast(device, dtype=torch.bfloat16)
+    if precision.startswith("16") and device == "cuda":
+        return torch.autocast(device, dtype=torch.float16)
+    return torch.autocast(device, enabled=False)
+
+
+def _ckpt_epoch(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("epoch", epoch_of(path))
+    except Exception:
+        return epoch_of(path)

@@ -1,0 +1,89 @@
+"""trainer.parallelism + hardware -> Lightning strategy, accelerator and precision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch.strategies import DDPStrategy, Strategy
+from omegaconf import DictConfig
+
+from segtrain.errors import ConfigError
+
+PARALLELISMS = ("single", "data_parallel", "model_parallel")
+
+
+def process_group_backend(cfg: DictConfig) -> str:
+    backend = str(cfg.trainer.backend)
+    gpu = str(cfg.hardware.accelerator) == "gpu"
+    if backend == "auto":
+        return "nccl" if gpu else "gloo"
+    if backend == "nccl" and not gpu:
+        raise ConfigError("trainer.backend=nccl needs hardware.accelerator=gpu; use gloo on CPU")
+    if backend == "smddp":
+        try:
+            import smdistributed.dataparallel.torch.torch_smddp  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "trainer.backend=smddp needs SageMaker's smdistributed library (available in "
+                "SageMaker's PyTorch training containers on ml.p4d/ml.p5 instances)"
+            ) from None
+    return backend
+
+
+def build_strategy(cfg: DictConfig) -> Strategy | str:
+    parallelism = str(cfg.trainer.parallelism)
+    if parallelism not in PARALLELISMS:
+        raise ConfigError(f"trainer.parallelism={parallelism!r}; expected one of {PARALLELISMS}")
+    world = int(cfg.hardware.devices) * int(cfg.hardware.nodes)
+    if parallelism == "single":
+        if world > 1:
+            raise ConfigError(
+                f"trainer=single runs one process, but hardware asks for {world} devices; "
+                "use trainer=data_parallel or trainer=model_parallel"
+            )
+        return "auto"
+    if parallelism == "data_parallel":
+        return DDPStrategy(
+            process_group_backend=process_group_backend(cfg),
+            find_unused_parameters=False,
+        )
+    raise NotImplementedError(
+        "trainer=model_parallel (FSDP2) for the torch engine is not implemented yet"
+    )
+
+
+def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    hw = cfg.hardware
+    accelerator = str(hw.accelerator)
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise ConfigError("hardware.accelerator=gpu but no CUDA device is visible; use hardware=cpu")
+    precision = str(hw.precision)
+    if accelerator == "cpu" and precision in ("16-mixed", "16"):
+        raise ConfigError(
+            f"hardware.precision={precision} is not supported on CPU; use bf16-mixed or 32"
+        )
+    return {
+        "accelerator": accelerator,
+        "devices": int(hw.devices),
+        "num_nodes": int(hw.nodes),
+        "precision": precision,
+    }
+
+
+def scaled_lr(cfg: DictConfig) -> float:
+    """model.lr scaled with the global batch by trainer.lr_scaling (none|linear|sqrt)."""
+    rule = str(cfg.trainer.lr_scaling)
+    base_lr = float(cfg.model.lr)
+    global_batch = (
+        int(cfg.trainer.batch_size) * int(cfg.hardware.devices) * int(cfg.hardware.nodes)
+        * int(cfg.trainer.accumulate_grad_batches)
+    )
+    ratio = global_batch / max(int(cfg.trainer.lr_scaling_base_batch), 1)
+    if rule == "none":
+        return base_lr
+    if rule == "linear":
+        return base_lr * ratio
+    if rule == "sqrt":
+        return base_lr * ratio**0.5
+    raise ConfigError(f"trainer.lr_scaling={rule!r}; expected none, linear or sqrt")
