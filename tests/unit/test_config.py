@@ -41,7 +41,7 @@ def test_typed_override_is_converted(compose_config):
 
 
 def test_wrong_type_fails_at_compose_time(compose_config):
-    with pytest.raises(Exception, match="model.lr"):
+    with pytest.raises(Exception, match=r"model\.lr"):
         compose_config("train", ["model.lr=abc"])
 
 
