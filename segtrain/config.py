@@ -111,6 +111,9 @@ class ModelConfig:
     # ENet-specific regularisation (spatial dropout in stage 1 and afterwards)
     dropout_stage1: float = 0.01
     dropout: float = 0.1
+    # precision used instead of hardware.precision when hardware.accelerator=cpu
+    # (null: hardware.precision). ENet sets "32": Keras' bf16 is slower on CPU.
+    cpu_precision: str | None = None
 
 
 @dataclass
@@ -277,3 +280,24 @@ def register_configs() -> None:
         cs.store(name=name, node=schema)
     for group, schema in GROUP_SCHEMAS.items():
         cs.store(group="schema", name=group, node=schema)
+
+
+@dataclass
+class BenchConfig:
+    """`segtrain bench`: speed figures as ratios measured in one run, written to a file."""
+
+    task: str = "bench"
+    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3)
+    suites: list[str] = field(default_factory=lambda: ["data", "train_step"])
+    output_dir: str = "bench_results"
+    steps: int = 5
+    warmup: int = 2
+    batch_size: int = 4
+    image_size: list[int] = field(default_factory=lambda: [256, 384])
+    backbones: list[str] = field(default_factory=lambda: ["mobilenet_v3_large"])
+    dataset: DatasetConfig = MISSING
+    paths: PathsConfig = MISSING
+    logger: LoggerConfig = MISSING
+
+
+PRIMARY_SCHEMAS["bench_schema"] = BenchConfig
