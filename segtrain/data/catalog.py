@@ -1,0 +1,196 @@
+"""From a dataset root to a checked, split, written-down list of records.
+
+``prepare`` and the first ``open_split`` both come here: make the data exist (generate
+the synthetic set), scan the format, check every pair cheaply (file headers: readable,
+same size), apply the ``on_error`` policy, assign splits and write the manifest. The
+result is reused until the settings it was built from change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segtrain.data.formats import ScanResult, get_format
+from segtrain.data.io import image_size_of
+from segtrain.data.manifest import (
+    SplitReport,
+    assign_splits,
+    manifest_settings,
+    read_manifest,
+    read_meta,
+    settings_hash,
+    write_manifest,
+)
+from segtrain.data.records import Record, ScanProblem
+from segtrain.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Catalog:
+    root: Path
+    manifest: Path
+    records: list[Record]
+    rebuilt: bool
+    split: SplitReport | None = None
+    skipped: list[ScanProblem] = field(default_factory=list)
+    written: bool = True
+
+
+def dataset_root(dataset_cfg: Any) -> Path:
+    root = getattr(dataset_cfg, "root", None)
+    if not root:
+        raise ConfigError("dataset.root is not set; expected the dataset directory")
+    return Path(str(root)).expanduser()
+
+
+def manifest_path(dataset_cfg: Any) -> Path:
+    explicit = getattr(dataset_cfg, "manifest", None)
+    return Path(str(explicit)) if explicit else dataset_root(dataset_cfg) / "manifest.jsonl"
+
+
+def ensure_data(dataset_cfg: Any) -> Path:
+    """The dataset root, generating the synthetic set first when that is the format."""
+    root = dataset_root(dataset_cfg)
+    fmt = get_format(str(dataset_cfg.format))
+    ensure = getattr(fmt, "ensure", None)
+    if ensure is not None:
+        with _lock(root, create=True):
+            ensure(root, dataset_cfg)
+    if not root.exists():
+        raise DataError(
+            f"dataset root {root} does not exist (dataset={dataset_cfg.name}, "
+            f"format={dataset_cfg.format}). Set dataset.root=<path to the data>, or fetch a "
+            f"prepared copy with `segtrain data download src=s3://... dst={root}`, then "
+            f"`segtrain data prepare dataset={dataset_cfg.name} dataset.root={root}`"
+        )
+    if not root.is_dir():
+        raise DataError(f"dataset root {root} is a file, expected a directory")
+    return root
+
+
+@contextlib.contextmanager
+def _lock(root: Path, create: bool = False):
+    """Serialise generation/manifest writing between processes (DDP ranks, workers)."""
+    try:
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        fh = open(root / ".segtrain.lock", "a")  # noqa: SIM115
+    except OSError:
+        yield  # read-only dataset: nothing will be written there anyway
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def check_record(root: Path, rec: Record) -> str | None:
+    """Why a record cannot be used (header-level check), or None when it looks fine."""
+    try:
+        ih = image_size_of(root / rec.image)
+        if rec.label:
+            lh = image_size_of(root / rec.label)
+            if ih != lh:
+                return (f"image is {ih[1]}x{ih[0]} but its label {rec.label} is "
+                        f"{lh[1]}x{lh[0]} (width x height); they must match")
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def scan_and_check(root: Path, dataset_cfg: Any) -> tuple[ScanResult, list[ScanProblem]]:
+    fmt = get_format(str(dataset_cfg.format))
+    scan = fmt.scan(root, dataset_cfg)
+    policy = str(dataset_cfg.on_error)
+    if policy not in ("error", "skip"):
+        raise ConfigError(f"dataset.on_error={policy!r}; expected 'error' or 'skip'")
+    problems = list(scan.problems)
+    good: list[Record] = []
+    for rec in scan.records:
+        why = check_record(root, rec)
+        if why:
+            problems.append(ScanProblem(str(root / rec.image), why))
+        else:
+            good.append(rec)
+    if problems and policy == "error":
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(
+            f"{problems[0]}{more}. Fix the files, or set dataset.on_error=skip to leave "
+            "such samples out (they are counted in the summary)"
+        )
+    if problems:
+        log.warning("skipped %d bad sample(s) (dataset.on_error=skip); first: %s",
+                    len(problems), problems[0])
+    if not good:
+        raise DataError(f"{root}: no usable samples found (format={dataset_cfg.format})")
+    scan.records = good
+    return scan, problems
+
+
+def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
+    """Load the manifest when it matches the config, else (re)build and write it."""
+    root = ensure_data(dataset_cfg)
+    path = manifest_path(dataset_cfg)
+    settings = manifest_settings(dataset_cfg)
+    want = settings_hash(settings)
+    with _lock(root):
+        meta = read_meta(path)
+        if path.is_file() and not force:
+            if meta is None and getattr(dataset_cfg, "manifest", None):
+                # a user-supplied manifest without our sidecar: trust it as is
+                return Catalog(root, path, read_manifest(path), rebuilt=False)
+            if meta is not None and meta.get("settings_hash") == want:
+                recs = read_manifest(path)
+                return Catalog(root, path, recs, rebuilt=False,
+                               split=_report_from_meta(meta))
+            log.info("manifest %s was built with other settings; rebuilding it", path)
+        scan, problems = scan_and_check(root, dataset_cfg)
+        report = assign_splits(scan.records, dataset_cfg.split, given=scan.has_given_splits)
+        meta = {
+            "settings": settings,
+            "settings_hash": want,
+            "split": {"how": report.how, "note": report.note, "counts": report.counts,
+                      "groups": report.groups},
+            "skipped": [str(p) for p in problems],
+            "num_records": len(scan.records),
+        }
+        written = True
+        try:
+            write_manifest(path, scan.records, meta)
+        except OSError as exc:
+            written = False
+            log.warning("cannot write manifest %s (%s); keeping it in memory", path, exc)
+        log.info("manifest: %s samples %s (%s)", len(scan.records), report.counts, report.note)
+        return Catalog(root, path, scan.records, rebuilt=True, split=report,
+                       skipped=problems, written=written)
+
+
+def _report_from_meta(meta: dict) -> SplitReport | None:
+    s = meta.get("split")
+    if not s:
+        return None
+    return SplitReport(s["how"], s["note"], s["counts"], s["groups"])
+
+
+def split_records(catalog: Catalog, split: str) -> list[Record]:
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split={split!r}; expected 'train', 'val' or 'test'")
+    recs = [r for r in catalog.records if r.split == split]
+    if not recs:
+        counts = Counter(r.split for r in catalog.records)
+        raise DataError(
+            f"the {split!r} split of {catalog.root} is empty (manifest {catalog.manifest}: "
+            f"{dict(counts)}). Adjust dataset.split (val_fraction/test_fraction or "
+            f"val_groups/test_groups) or check the data"
+        )
+    return sorted(recs, key=lambda r: r.id)
