@@ -1,0 +1,1 @@
+"""segtrain's SageMaker launcher plugin for Hydra (``hydra/launcher=sagemaker``)."""

@@ -1,0 +1,340 @@
+"""Run a ``CreateTrainingJob`` request here, without Docker, the way the container would.
+
+SageMaker's own local mode needs Docker. This runner instead materialises the
+container's ``/opt/ml`` tree under a directory (``SAGEMAKER_BASE_DIR``, the training
+toolkit's relocation variable) from the request itself: ``input/config/*.json`` from the
+hyperparameters, channels and instance, each channel downloaded from S3, checkpoints
+restored from the checkpoint URI (as on a spot restart). It then starts the
+``sagemaker-training`` toolkit, the same program the AWS framework containers run, which
+downloads ``sagemaker_submit_directory``, installs ``requirements.txt`` and runs the entry
+point. Afterwards it does SageMaker's part: checkpoints, ``model.tar.gz`` and
+``output.tar.gz`` go back to S3, metrics are parsed from the log with the request's own
+regexes, and ``/opt/ml/output/failure`` becomes the ``FailureReason``.
+
+Limits: one instance (``InstanceCount`` 1), ``S3Prefix`` channels in File mode, and the
+generic toolkit runs one process (the PyTorch container's framework module, which turns
+``sagemaker_torch_distributed_enabled`` into torchrun, is not on PyPI for this stack).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segtrain.errors import LaunchError
+
+from . import _s3
+from ._remote import LOCAL_RUN_ENV
+
+log = logging.getLogger("segtrain.sagemaker")
+
+HOST = "algo-1"
+GROUP = "homogeneousCluster"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+@dataclass
+class LocalRunResult:
+    """What DescribeTrainingJob would say about the run, plus the captured log."""
+
+    job_name: str
+    status: str  # Completed | Failed | Stopped
+    exit_code: int
+    failure_reason: str | None
+    log: str
+    base_dir: Path
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    metric_series: dict[str, list[float]] = field(default_factory=dict)
+    model_artifacts: str | None = None
+    output_artifacts: str | None = None
+    output_path: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        desc: dict[str, Any] = {
+            "TrainingJobName": self.job_name,
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.status,
+            "OutputDataConfig": {"S3OutputPath": self.output_path},
+            "FinalMetricDataList": [
+                {"MetricName": k, "Value": v} for k, v in self.final_metrics.items()
+            ],
+        }
+        if self.model_artifacts:
+            desc["ModelArtifacts"] = {"S3ModelArtifacts": self.model_artifacts}
+        if self.failure_reason:
+            desc["FailureReason"] = self.failure_reason
+        return desc
+
+
+def parse_metrics(log_text: str, definitions: list[Mapping[str, str]]) -> dict[str, list[float]]:
+    """Apply each ``{"Name", "Regex"}`` to every log line, as SageMaker does."""
+    compiled = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+    series: dict[str, list[float]] = {}
+    for line in log_text.splitlines():
+        for name, rx in compiled:
+            m = rx.search(line)
+            if m:
+                try:
+                    series.setdefault(name, []).append(float(m.group(1)))
+                except ValueError:
+                    continue
+    return series
+
+
+class LocalTrainingRun:
+    """One run of a captured request. ``run()``; or ``start()``, ``interrupt()``, ``wait()``."""
+
+    def __init__(
+        self,
+        request: Mapping[str, Any],
+        base_dir: Path,
+        s3: Any,
+        *,
+        logs: Any | None = None,
+        timeout: float | None = None,
+        printer: Callable[[str], None] | None = None,
+        env: Mapping[str, str] | None = None,
+        grace_seconds: float = 30.0,
+    ) -> None:
+        self.request = request
+        self.base = Path(base_dir).resolve()
+        self.s3, self.logs = s3, logs
+        self.name = str(request["TrainingJobName"])
+        self.timeout = timeout
+        self.printer = printer or (lambda line: print(line, flush=True))
+        self.extra_env = dict(env or {})
+        self.grace = grace_seconds
+        self.proc: subprocess.Popen[str] | None = None
+        self.interrupted = False
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+        if int(request["ResourceConfig"].get("InstanceCount", 1)) != 1:
+            raise LaunchError(
+                f"the docker-free runner runs one instance; {self.name} asks for "
+                f"{request['ResourceConfig']['InstanceCount']} (use instance_count=1 locally)"
+            )
+
+    # -- the /opt/ml tree ----------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.base / "checkpoints"
+
+    def prepare(self) -> None:
+        if self.base.exists() and any(self.base.iterdir()):
+            raise LaunchError(f"{self.base} is not empty; each local run needs a fresh base dir")
+        config = self.base / "input" / "config"
+        config.mkdir(parents=True)
+        for sub in ("model", "output/data", "code", "checkpoints"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        instance = self.request["ResourceConfig"]["InstanceType"]
+        channels = self.request.get("InputDataConfig", [])
+        (config / "hyperparameters.json").write_text(
+            json.dumps(dict(self.request.get("HyperParameters", {})))
+        )
+        (config / "inputdataconfig.json").write_text(
+            json.dumps(
+                {
+                    c["ChannelName"]: {
+                        "TrainingInputMode": c.get("InputMode", "File"),
+                        "S3DistributionType": c["DataSource"]["S3DataSource"].get(
+                            "S3DataDistributionType", "FullyReplicated"
+                        ),
+                        "RecordWrapperType": "None",
+                    }
+                    for c in channels
+                }
+            )
+        )
+        (config / "resourceconfig.json").write_text(
+            json.dumps(
+                {
+                    "current_host": HOST,
+                    "current_instance_type": instance,
+                    "current_group_name": GROUP,
+                    "hosts": [HOST],
+                    "instance_groups": [
+                        {"instance_group_name": GROUP, "instance_type": instance, "hosts": [HOST]}
+                    ],
+                    "network_interface_name": "lo",
+                }
+            )
+        )
+        for channel in channels:
+            source = channel["DataSource"].get("S3DataSource")
+            if not source or source.get("S3DataType", "S3Prefix") != "S3Prefix":
+                raise LaunchError(
+                    f"channel {channel['ChannelName']!r}: the docker-free runner supports "
+                    "S3Prefix channels only"
+                )
+            if channel.get("InputMode", "File") != "File":
+                raise LaunchError(
+                    f"channel {channel['ChannelName']!r}: only File mode runs locally"
+                )
+            dest = self.base / "input" / "data" / channel["ChannelName"]
+            dest.mkdir(parents=True, exist_ok=True)
+            n = _s3.download_prefix(self.s3, source["S3Uri"], dest)
+            log.info("channel %s: %d file(s) from %s", channel["ChannelName"], n, source["S3Uri"])
+        ckpt = self.request.get("CheckpointConfig")
+        if ckpt:
+            n = _s3.download_prefix(self.s3, ckpt["S3Uri"], self.checkpoint_dir)
+            if n:
+                log.info("restored %d checkpoint file(s) from %s", n, ckpt["S3Uri"])
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in self.request.get("Environment", {}).items()})
+        region = json.loads(self.request["HyperParameters"].get("sagemaker_region", '""'))
+        env.update(
+            {
+                "SAGEMAKER_BASE_DIR": str(self.base),
+                "SM_STUDIO_LOCAL_MODE": "true",  # no DNS wait for algo-1
+                "TRAINING_JOB_NAME": self.name,
+                # CheckpointConfig.LocalPath (/opt/ml/checkpoints) under the relocated base
+                "SEGTRAIN_CHECKPOINT_DIR": str(self.checkpoint_dir),
+                LOCAL_RUN_ENV: "1",
+                # requirements.txt lists what this environment already has: never reach
+                # an index for it
+                "PIP_NO_INDEX": "1",
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                # a pickled task function may live in a module only this process can see
+                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if region:
+            env.setdefault("AWS_REGION", region)
+        env.update(self.extra_env)
+        return env
+
+    # -- the process ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.prepare()
+        self._started = time.time()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sagemaker_training.cli.train"],
+            cwd=self.base,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if self.timeout:
+            self._timer = threading.Timer(self.timeout, self.interrupt)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with open(self.base / "job.log", "w") as out:
+            for line in self.proc.stdout:
+                line = line.rstrip("\n")
+                self._lines.append(line)
+                out.write(line + "\n")
+                self.printer(line)
+
+    def interrupt(self) -> None:
+        """What SageMaker does on a spot interruption or stop: SIGTERM, then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.interrupted = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(self.grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> LocalRunResult:
+        assert self.proc is not None, "start() first"
+        code = self.proc.wait()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._reader is not None:
+            self._reader.join()
+        return self._finish(code)
+
+    def run(self) -> LocalRunResult:
+        self.start()
+        return self.wait()
+
+    # -- SageMaker's part after the container exits ---------------------------------------
+
+    def _finish(self, code: int) -> LocalRunResult:
+        status = "Stopped" if self.interrupted else ("Completed" if code == 0 else "Failed")
+        text = "\n".join(self._lines)
+        output_path = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        job_out = f"{output_path}/{self.name}/output"
+        kms = self.request["OutputDataConfig"].get("KmsKeyId")
+        ckpt = self.request.get("CheckpointConfig")
+        if ckpt and self.checkpoint_dir.is_dir():
+            _s3.upload_dir(self.s3, self.checkpoint_dir, ckpt["S3Uri"], kms)
+        model_uri = None
+        if status == "Completed":
+            archive = _s3.tar_dir(self.base / "model", self.base / "upload" / "model.tar.gz")
+            model_uri = f"{job_out}/model.tar.gz"
+            _s3.put_bytes(self.s3, model_uri, archive.read_bytes(), kms)
+        archive = _s3.tar_dir(self.base / "output" / "data", self.base / "upload" / "output.tar.gz")
+        output_uri = f"{job_out}/output.tar.gz"
+        _s3.put_bytes(self.s3, output_uri, archive.read_bytes(), kms)
+        failure = None
+        if status != "Completed":
+            failure_file = self.base / "output" / "failure"
+            if failure_file.is_file() and failure_file.read_text().strip():
+                failure = failure_file.read_text().strip()[:1024]
+            elif status == "Stopped":
+                failure = "Training job was stopped (interrupted)"
+            else:
+                failure = f"AlgorithmError: the entry point exited with code {code}"
+        series = parse_metrics(
+            text, self.request["AlgorithmSpecification"].get("MetricDefinitions", [])
+        )
+        if self.logs is not None:
+            self._publish_log()
+        return LocalRunResult(
+            job_name=self.name,
+            status=status,
+            exit_code=code,
+            failure_reason=failure,
+            log=text,
+            base_dir=self.base,
+            final_metrics={k: v[-1] for k, v in series.items()},
+            metric_series=series,
+            model_artifacts=model_uri,
+            output_artifacts=output_uri,
+            output_path=output_path,
+        )
+
+    def _publish_log(self) -> None:
+        """Put the log into CloudWatch Logs where SageMaker writes it (one stream per host)."""
+        stream = f"{self.name}/{HOST}-{int(self._started)}"
+        try:
+            self.logs.create_log_group(logGroupName=LOG_GROUP)
+        except Exception as err:  # already exists
+            if "ResourceAlreadyExists" not in str(err):
+                raise
+        self.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in self._lines if line]
+        for i in range(0, len(events), 5000):
+            self.logs.put_log_events(
+                logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events[i : i + 5000]
+            )
