@@ -1,0 +1,186 @@
+"""Keras callbacks: the metric line, atomic backup/restore, best and last weights.
+
+Every file here is written to a temporary name in its final directory and renamed
+over the real one (``os.replace`` is atomic), so a run killed at any instant leaves
+the previous complete file or the new one, never half of one. Temporary names start
+with ``.tmp-`` like :mod:`segtrain.runtime.checkpoints`' (which cleans them up).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras
+import numpy as np
+
+from segtrain.runtime.checkpoints import TMP_PREFIX, atomic_write_text
+from segtrain.runtime.metric_log import log_metrics
+
+log = logging.getLogger(__name__)
+
+BEST_WEIGHTS = "best.weights.h5"
+LAST_WEIGHTS = "last.weights.h5"
+BEST_STATE = "best.json"
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
+
+#: Keras log key -> metric-line name
+LINE_KEYS = {
+    "loss": "train_loss",
+    "val_loss": "val_loss",
+    "val_mIoU": "val_mIoU",
+    "val_pixel_acc": "val_pixel_acc",
+    "val_mean_acc": "val_mean_acc",
+    "val_fwIoU": "val_fwIoU",
+}
+
+
+def atomic_save_weights(model: keras.Model, path: Path) -> Path:
+    """``model.save_weights(path)`` through a temporary file and an atomic rename.
+
+    Keras insists on names ending in ``.weights.h5``, so the temporary file is
+    ``.tmp-<random>.<name>`` in the same directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}.{path.name}"
+    try:
+        model.save_weights(str(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def backup_epoch(backup_dir: Path) -> int | None:
+    """Epochs completed according to a BackupAndRestore directory (None: no backup)."""
+    weights = Path(backup_dir) / BACKUP_WEIGHTS
+    meta = Path(backup_dir) / BACKUP_METADATA
+    if not weights.is_file():
+        return None
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (weights + optimiser state + epoch), written atomically.
+
+    The stock callback overwrites ``latest.weights.h5`` in place and then the epoch
+    file; a kill in between leaves a corrupt or inconsistent backup. Here both go
+    through temporary files, weights first, so the epoch never claims more than the
+    weights hold.
+    """
+
+    def _save_model(self):
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        atomic_save_weights(self.model, backup / BACKUP_WEIGHTS)
+        atomic_write_text(
+            backup / BACKUP_METADATA,
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
+        )
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class BestAndLastWeights(keras.callbacks.Callback):
+    """``last.weights.h5`` every epoch; ``best.weights.h5`` when ``monitor`` improves.
+
+    The best score so far lives in ``best.json`` beside the weights, so a resumed run
+    keeps comparing against the score of the run it continues.
+    """
+
+    def __init__(self, directory: Path, monitor: str = "val_mIoU", mode: str = "max"):
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best: float | None = None
+        state = self.directory / BEST_STATE
+        if state.is_file():
+            try:
+                self.best = _finite(json.loads(state.read_text()).get("value"))
+            except (OSError, ValueError, AttributeError):
+                self.best = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        value = _finite(logs.get(self.monitor))
+        if value is not None and (self.best is None or self.sign * (value - self.best) > 0):
+            self.best = value
+            atomic_save_weights(self.model, self.directory / BEST_WEIGHTS)
+            atomic_write_text(
+                self.directory / BEST_STATE,
+                json.dumps({"monitor": self.monitor, "value": value, "epoch": epoch + 1}),
+            )
+        atomic_save_weights(self.model, self.directory / LAST_WEIGHTS)
+
+
+class MetricLine(keras.callbacks.Callback):
+    """THE metric line (:mod:`segtrain.runtime.metric_log`) once per epoch.
+
+    ``epoch`` is the number of epochs completed (1 after the first), as in the torch
+    engine. ``throughput`` is training images per second of training time (validation
+    excluded). The confusion matrix of the last validation is kept for per-class IoU.
+    """
+
+    def __init__(
+        self,
+        images_per_epoch: int,
+        replicas: int = 1,
+        print_lines: bool = True,
+        confusion_of: Callable[[], np.ndarray | None] | None = None,
+    ):
+        super().__init__()
+        self.images_per_epoch = images_per_epoch * replicas
+        self.print_lines = print_lines
+        self.confusion_of = confusion_of
+        self.history: list[dict[str, float]] = []
+        self.last_val_confusion: np.ndarray | None = None
+        self._start = 0.0
+        self._train_end = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+        self._train_end = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        end = self._train_end or time.perf_counter()
+        metrics: dict[str, float] = {}
+        for key, name in LINE_KEYS.items():
+            if key in logs:
+                metrics[name] = float(logs[key])
+        optimizer = self.model.optimizer
+        if optimizer is not None:
+            metrics["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        metrics["throughput"] = self.images_per_epoch / max(end - self._start, 1e-9)
+        if "val_mIoU" in logs and self.confusion_of is not None:
+            self.last_val_confusion = self.confusion_of()
+        self.history.append({"epoch": epoch + 1, **metrics})
+        if self.print_lines:
+            log_metrics(metrics, epoch=epoch + 1)
