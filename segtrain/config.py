@@ -22,13 +22,17 @@ from omegaconf import MISSING
 class SplitConfig:
     """How records are divided into train/val/test without leaking a sequence."""
 
-    # "group": whole sequences go to one split; "frame": per-frame (only when too few groups)
+    # "group": whole sequences go to one split (falls back to per-frame, with a warning,
+    # when there are too few groups); "frame": per-frame; "given": the layout's own
+    # train/val/test folders (CamVid, folder datasets with split subfolders)
     by: str = "group"
     val_fraction: float = 0.2
     test_fraction: float = 0.0
-    # explicit group (sequence) names; when set they win over the fractions
+    # explicit group (sequence) names; when set they win over the fractions. Otherwise
+    # the last groups in sorted order go to val (then test), like the original notebook
     val_groups: list[str] = field(default_factory=list)
     test_groups: list[str] = field(default_factory=list)
+    # shuffles the per-frame split
     seed: int = 0
 
 
@@ -36,10 +40,12 @@ class SplitConfig:
 class CacheConfig:
     """Preprocessed shards (resized image + index mask) for fast epochs."""
 
+    # build it during `segtrain data prepare`; open_split reads a matching cache whenever
+    # one exists, enabled or not
     enabled: bool = False
-    dir: str | None = None  # default: <dataset.root>/.segtrain_cache/<size>
-    shard_size: int = 256
-    workers: int = 2
+    dir: str | None = None  # default: <dataset.root>/.segtrain_cache/<H>x<W>
+    shard_size: int = 256  # samples per shard (two .npy files each)
+    workers: int = 2  # processes decoding/encoding while the cache is built
 
 
 @dataclass
@@ -51,6 +57,21 @@ class SynthConfig:
     height: int = 192
     width: int = 288
     seed: int = 0
+
+
+@dataclass
+class DataBenchConfig:
+    """The data benchmark: label encoding and cache-vs-raw epochs on real A2D2 frames."""
+
+    # A2D2 root with real frames; null: ../shared/data/a2d2-sample beside the repository
+    root: str | None = None
+    # training resolution the raw/cache epochs are measured at (the notebook's 604x960)
+    image_size: list[int] = field(default_factory=lambda: [604, 960])
+    # repetitions of each measurement (the best is kept)
+    repeats: int = 3
+    # scratch directory for the cache and manifest; null: a temporary directory
+    work_dir: str | None = None
+    output_dir: str = "bench_results"
 
 
 @dataclass
@@ -253,6 +274,10 @@ class DataCommandConfig:
     # inspect: how many sample images in the grid
     samples: int = 8
     output: str | None = None
+    # synth/prepare: rebuild even when the existing output matches the settings
+    force: bool = False
+    # `segtrain data bench`
+    data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
 
 
 GROUP_SCHEMAS: dict[str, type] = {
@@ -295,6 +320,7 @@ class BenchConfig:
     batch_size: int = 4
     image_size: list[int] = field(default_factory=lambda: [256, 384])
     backbones: list[str] = field(default_factory=lambda: ["mobilenet_v3_large"])
+    data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
     dataset: DatasetConfig = MISSING
     paths: PathsConfig = MISSING
     logger: LoggerConfig = MISSING

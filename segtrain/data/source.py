@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from segtrain.data.catalog import build_catalog, dataset_root, split_records
-from segtrain.data.classes import ClassMap
+from segtrain.data.classes import ClassMap, apply_merges
 from segtrain.data.encode import (
     encode_color_label,
     encode_index_label,
@@ -115,39 +115,57 @@ class RawSource:
         return res.mask, res.unknown_pixels
 
 
+@dataclass
+class Classes:
+    """The class map after merges and, for index-mask formats, the raw-value table that
+    leads to it (raw value -> original class -> merged class)."""
+
+    class_map: ClassMap
+    label_kind: str
+    index_table: np.ndarray | None
+
+
+def resolve_classes(dataset_cfg: Any, root: Path | None = None) -> Classes:
+    fmt = get_format(str(dataset_cfg.format))
+    root = dataset_root(dataset_cfg) if root is None else root
+    base = fmt.class_map(root, dataset_cfg)
+    merged = apply_merges(base, getattr(dataset_cfg, "class_merges", None))
+    table = fmt.index_table(dataset_cfg)
+    if table is not None and merged is not base:
+        colors = merged.color_table()
+        new = table.copy()
+        for v in range(256):
+            if 0 <= table[v] < base.num_classes:
+                new[v] = colors.get(base.colors[table[v]], merged.ignore_index)
+            elif table[v] == base.ignore_index:
+                new[v] = merged.ignore_index
+        table = new
+    return Classes(merged, fmt.label_kind, table)
+
+
 def load_class_map(dataset_cfg: Any) -> ClassMap:
     """The class map of the configured dataset (merges applied), without scanning it."""
-    fmt = get_format(str(dataset_cfg.format))
-    return fmt.class_map(dataset_root(dataset_cfg), dataset_cfg)
+    return resolve_classes(dataset_cfg).class_map
 
 
 def open_split(dataset_cfg: Any, split: str) -> SampleSource:
     """Samples of one split, ready to index from any process."""
     catalog = build_catalog(dataset_cfg)
     records = cap_records(split_records(catalog, split), dataset_cfg.num_samples)
-    fmt = get_format(str(dataset_cfg.format))
-    class_map = fmt.class_map(catalog.root, dataset_cfg)
+    classes = resolve_classes(dataset_cfg, catalog.root)
     size = image_size_of_cfg(dataset_cfg)
     from segtrain.data.cache import open_cached
 
-    cached = open_cached(dataset_cfg, catalog, records, class_map, size)
+    cached = open_cached(dataset_cfg, catalog, records, classes.class_map, size)
     if cached is not None:
         log.info("%s split: %d samples from the cache %s", split, len(cached), cached.dir)
         return cached
-    return RawSource(
-        catalog.root,
-        records,
-        class_map,
-        fmt.label_kind,
-        fmt.index_table(dataset_cfg),
-        size,
-        str(dataset_cfg.unknown_colors),
-    )
+    return RawSource(catalog.root, records, classes.class_map, classes.label_kind,
+                     classes.index_table, size, str(dataset_cfg.unknown_colors))
 
 
 def raw_source(dataset_cfg: Any, records: Sequence[Record], root: Path) -> RawSource:
     """A raw-file source over given records (cache building, inspection, benchmarks)."""
-    fmt = get_format(str(dataset_cfg.format))
-    return RawSource(root, records, fmt.class_map(root, dataset_cfg), fmt.label_kind,
-                     fmt.index_table(dataset_cfg), image_size_of_cfg(dataset_cfg),
-                     str(dataset_cfg.unknown_colors))
+    classes = resolve_classes(dataset_cfg, root)
+    return RawSource(root, records, classes.class_map, classes.label_kind, classes.index_table,
+                     image_size_of_cfg(dataset_cfg), str(dataset_cfg.unknown_colors))

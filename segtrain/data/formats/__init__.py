@@ -33,10 +33,13 @@ class DatasetFormat(Protocol):
 
     def scan(self, root: Path, cfg: Any) -> ScanResult: ...
 
-    def class_map(self, root: Path, cfg: Any) -> ClassMap: ...
+    def class_map(self, root: Path, cfg: Any) -> ClassMap:
+        """The dataset's own classes, before ``dataset.class_merges``."""
+        ...
 
     def index_table(self, cfg: Any) -> np.ndarray | None:
-        """For index formats: 256-entry uint8 table raw value -> class/ignore index."""
+        """For index formats: 256-entry int16 table raw value -> class index of
+        :meth:`class_map`, ignore index, or -1 (unknown)."""
         ...
 
 

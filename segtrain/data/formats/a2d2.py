@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from segtrain.data.classes import ClassMap, apply_merges
+from segtrain.data.classes import ClassMap
 from segtrain.data.formats import ScanResult
 from segtrain.data.records import Record, ScanProblem
 from segtrain.errors import ConfigError, DataError
@@ -128,8 +128,7 @@ class A2D2Format:
     def class_map(self, root: Path, cfg: Any) -> ClassMap:
         explicit = getattr(cfg, "class_list", None)
         path = Path(explicit) if explicit else self.class_list_path(root)
-        cmap = ClassMap.from_a2d2_json(path, ignore_index=int(getattr(cfg, "ignore_index", 255)))
-        return apply_merges(cmap, getattr(cfg, "class_merges", None))
+        return ClassMap.from_a2d2_json(path, ignore_index=int(getattr(cfg, "ignore_index", 255)))
 
     def index_table(self, cfg: Any) -> np.ndarray | None:
         return None

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from segtrain.data.classes import ClassMap, apply_merges, hex_to_rgb
+from segtrain.data.classes import ClassMap, hex_to_rgb
 from segtrain.data.formats.a2d2 import SUBDIR, A2D2Format
 from segtrain.data.io import write_png
 from segtrain.data.scenes import SYNTH_CLASSES, make_world, render_frame
@@ -136,7 +136,7 @@ class SyntheticFormat(A2D2Format):
             cmap = ClassMap.from_a2d2_json(root / SUBDIR / "class_list.json", ignore)
         else:
             cmap = synth_class_map(ignore)
-        return apply_merges(cmap, getattr(cfg, "class_merges", None))
+        return cmap
 
 
 def get(name: str) -> SyntheticFormat:
