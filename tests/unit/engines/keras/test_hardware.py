@@ -1,0 +1,45 @@
+"""hardware/model config -> Keras dtype policy and tf.distribute strategy."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from segtrain.config import HardwareConfig, ModelConfig, TrainerConfig
+from segtrain.engines.keras_engine.hardware import build_strategy, precision_policy
+from segtrain.errors import ConfigError
+
+
+def _cfg(precision="32", cpu_precision=None, parallelism="single", devices=1):
+    return OmegaConf.create({
+        "hardware": OmegaConf.structured(HardwareConfig(precision=precision, devices=devices)),
+        "model": OmegaConf.structured(ModelConfig(cpu_precision=cpu_precision)),
+        "trainer": OmegaConf.structured(TrainerConfig(parallelism=parallelism)),
+    })
+
+
+def test_precision_maps_to_keras_policies():
+    assert precision_policy(_cfg("32")) == "float32"
+    assert precision_policy(_cfg("bf16-mixed")) == "mixed_bfloat16"
+
+
+def test_cpu_precision_of_the_model_wins_on_cpu():
+    assert precision_policy(_cfg("bf16-mixed", cpu_precision="32")) == "float32"
+
+
+def test_unsupported_precisions_are_config_errors():
+    with pytest.raises(ConfigError, match="needs a GPU"):
+        precision_policy(_cfg("16-mixed"))
+    with pytest.raises(ConfigError, match="'64'"):
+        precision_policy(_cfg("64"))
+
+
+def test_single_uses_the_default_strategy_and_refuses_several_devices():
+    assert build_strategy(_cfg()).num_replicas_in_sync == 1
+    with pytest.raises(ConfigError, match="trainer=single"):
+        build_strategy(_cfg(devices=2))
+
+
+def test_distributed_strategies_say_they_are_not_implemented_yet():
+    with pytest.raises(NotImplementedError, match="data_parallel"):
+        build_strategy(_cfg(parallelism="data_parallel"))
