@@ -1,8 +1,10 @@
 """What a job ships: the source tarball and the config channel's files.
 
 The source tarball (``sagemaker_submit_directory``) holds the ``segtrain`` package, the
-``configs/`` tree, this plugin (for the in-container runner), a ``requirements.txt`` the
-toolkit installs before starting, and ``sm_entry.py``, the entry point it runs. The
+``configs/`` tree, this plugin (for the in-container runner), ``sm_entry.py`` (the entry
+point the toolkit runs, from ``_entry.py``) and ``segtrain-requirements.txt``, which the
+entry point installs when something is missing (not the toolkit's ``requirements.txt``:
+see ``_entry.py``). The
 tarball is deterministic (sorted members, zero mtimes), so identical code gives identical
 bytes.
 
@@ -33,13 +35,9 @@ PROVIDED_BY_IMAGE = {"torch", "torchvision", "tensorflow", "tensorflow-cpu", "te
 TASK_PICKLE = "task.pkl"
 JOB_FILE = "job.json"
 
-ENTRY_SOURCE = '''"""SageMaker entry point written by segtrain's launcher: run the shipped job."""
-
-from hydra_plugins.segtrain_sagemaker._remote import main
-
-if __name__ == "__main__":
-    main()
-'''
+#: the entry point's source (shipped as sm_entry.py) and the requirements file it reads
+ENTRY_FILE = Path(__file__).with_name("_entry.py")
+REQUIREMENTS_FILE = "segtrain-requirements.txt"
 
 _EXCLUDE_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _EXCLUDE_SUFFIXES = {".pyc", ".pyo"}
@@ -115,9 +113,9 @@ def source_tarball(framework: str) -> bytes:
             for path in _files(local):
                 rel = path.relative_to(local).as_posix()
                 _add_bytes(tar, f"{arcroot}/{rel}", path.read_bytes())
-        _add_bytes(tar, ENTRY_POINT, ENTRY_SOURCE.encode())
+        _add_bytes(tar, ENTRY_POINT, ENTRY_FILE.read_bytes())
         reqs = "\n".join(requirements(framework)) + "\n"
-        _add_bytes(tar, "requirements.txt", reqs.encode())
+        _add_bytes(tar, REQUIREMENTS_FILE, reqs.encode())
     return buf.getvalue()
 
 

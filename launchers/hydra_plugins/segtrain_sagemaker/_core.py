@@ -24,7 +24,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, setup_globals
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from segtrain.errors import LaunchError
 
@@ -77,6 +77,14 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
     return container
 
 
+def _set(cfg: DictConfig, key: str, value: Any) -> None:
+    """Set ``key`` in Hydra's read-only node (each level may carry its own flag)."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key)
+    with read_write(parent), open_dict(parent):
+        parent[leaf] = value
+
+
 def _compose_job(
     launcher: Any, overrides: Sequence[str], num: int, name_for: Any
 ) -> tuple[Job, str]:
@@ -84,19 +92,18 @@ def _compose_job(
     cfg = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
     task = OmegaConf.select(cfg, "task", default=None)
     name = name_for(str(task) if isinstance(task, str) else "job")
-    with open_dict(cfg):
-        cfg.hydra.job.id = name
-        cfg.hydra.job.num = num
+    _set(cfg, "hydra.job.id", name)
+    _set(cfg, "hydra.job.num", num)
     HydraConfig.instance().set_config(cfg)
-    sweep_dir = str(cfg.hydra.sweep.dir)
+    # absolute: the job may run from another working directory (the container's code dir)
+    sweep_dir = str(Path(str(cfg.hydra.sweep.dir)).absolute())
     subdir = str(cfg.hydra.sweep.subdir)
-    job_dir = Path(sweep_dir, subdir).absolute()
-    with open_dict(cfg):
-        # literal values: the job runs in another process (or machine) and must not
-        # re-evaluate ${now:...} and friends
-        cfg.hydra.sweep.dir = sweep_dir
-        cfg.hydra.sweep.subdir = subdir
-        cfg.hydra.runtime.output_dir = str(job_dir)
+    job_dir = Path(sweep_dir, subdir)
+    # literal values: the job runs in another process (or machine) and must not
+    # re-evaluate ${now:...} and friends
+    _set(cfg, "hydra.sweep.dir", sweep_dir)
+    _set(cfg, "hydra.sweep.subdir", subdir)
+    _set(cfg, "hydra.runtime.output_dir", str(job_dir))
     HydraConfig.instance().set_config(cfg)
     return Job(num=num, overrides=list(overrides), config=cfg, job_dir=job_dir), name
 
@@ -268,7 +275,11 @@ def _job_return(job: Job, status: JobStatus, value: Any) -> JobReturn:
     ret.cfg = task_cfg
     ret.hydra_cfg = OmegaConf.masked_copy(job.config, "hydra")  # type: ignore[assignment]
     ret.overrides = list(job.overrides)
-    chdir = bool(OmegaConf.select(job.config, "hydra.job.chdir", default=False))
+    chdir = OmegaConf.select(job.config, "hydra.job.chdir", default=None)
+    if chdir is None:  # as run_job decides it
+        from hydra import version
+
+        chdir = not version.base_at_least("1.2")
     ret.working_dir = str(job.job_dir) if chdir else os.getcwd()
     ret.task_name = JobRuntime.instance().get("name")
     ret.status = status
@@ -305,7 +316,7 @@ def _run_local(job: Job, s3: Any, opts: dict[str, Any]) -> JobReturn:
     base = (
         Path(opts["base_dir"]) / job.plan.job_name
         if opts.get("base_dir")
-        else job.job_dir / "sagemaker"
+        else job.job_dir / "sagemaker" / job.plan.job_name
     )
     run = LocalTrainingRun(
         job.request,

@@ -42,6 +42,14 @@ log = logging.getLogger("segtrain.sagemaker")
 HOST = "algo-1"
 GROUP = "homogeneousCluster"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+#: the toolkit's ``train`` command. The toolkit imports TensorFlow in its own process
+#: only to recognise XLA errors in its failure report (8-10 s here, where TensorFlow is
+#: installed; PyTorch containers do not have it), so that import is made to fail in
+#: the toolkit process alone; the entry point's process is a fresh interpreter.
+TOOLKIT_BOOT = (
+    "import sys; sys.modules['tensorflow'] = None; "
+    "from sagemaker_training.cli.train import main; main()"
+)
 
 
 @dataclass
@@ -225,7 +233,7 @@ class LocalTrainingRun:
         self.prepare()
         self._started = time.time()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sagemaker_training.cli.train"],
+            [sys.executable, "-c", TOOLKIT_BOOT],
             cwd=self.base,
             env=self.environment(),
             stdout=subprocess.PIPE,

@@ -54,18 +54,35 @@ def _config_dir(ctx: RunContext) -> Path:
     )
 
 
+def load_config(path: Path) -> DictConfig:
+    """The shipped YAML on Hydra's typed ``hydra`` node (HydraConfig insists on it)."""
+    from hydra.conf import HydraConf
+
+    hydra_node = OmegaConf.structured(HydraConf)
+    OmegaConf.set_struct(hydra_node, False)  # the composed node has keys beyond the schema
+    cfg = OmegaConf.merge({"hydra": hydra_node}, OmegaConf.load(path))
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
 def prepare_config(cfg: DictConfig, ctx: RunContext, local_run: bool) -> DictConfig:
     """Point Hydra's job dir and the dataset root at the container's paths."""
-    with read_write(cfg), open_dict(cfg):
-        if not local_run:
-            cfg.hydra.sweep.dir = str(ctx.output_dir)
-            cfg.hydra.sweep.subdir = "."
-            cfg.hydra.runtime.cwd = os.getcwd()
-        data = ctx.channels.get(DATA_CHANNEL)
-        if data is not None and "dataset" in cfg:
-            log.info("dataset.root -> %s (the '%s' channel)", data, DATA_CHANNEL)
-            cfg.dataset.root = str(data)
+    if not local_run:
+        _set(cfg, "hydra.sweep.dir", str(ctx.output_dir))
+        _set(cfg, "hydra.sweep.subdir", ".")
+        _set(cfg, "hydra.runtime.cwd", os.getcwd())
+    data = ctx.channels.get(DATA_CHANNEL)
+    if data is not None and "dataset" in cfg:
+        log.info("dataset.root -> %s (the '%s' channel)", data, DATA_CHANNEL)
+        _set(cfg, "dataset.root", str(data))
     return cfg
+
+
+def _set(cfg: DictConfig, key: str, value: Any) -> None:
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key)
+    with read_write(parent), open_dict(parent):
+        parent[leaf] = value
 
 
 def load_task(job: dict[str, Any], config_dir: Path) -> Any:
@@ -149,8 +166,7 @@ def main() -> None:
     try:
         config_dir = _config_dir(ctx)
         job = json.loads((config_dir / JOB_FILE).read_text())
-        cfg = OmegaConf.load(config_dir / CONFIG_FILE)
-        assert isinstance(cfg, DictConfig)
+        cfg = load_config(config_dir / CONFIG_FILE)
         log.info("job %s: %s", job.get("job_name"), job.get("task_target") or "pickled task")
         task = load_task(job, config_dir)
         ok, value = run(prepare_config(cfg, ctx, local_run), task)
