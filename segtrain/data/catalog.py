@@ -62,7 +62,7 @@ def ensure_data(dataset_cfg: Any) -> Path:
     fmt = get_format(str(dataset_cfg.format))
     ensure = getattr(fmt, "ensure", None)
     if ensure is not None:
-        with _lock(root, create=True):
+        with _lock(root / ".segtrain.lock", create=True):  # our own generated directory
             ensure(root, dataset_cfg)
     if not root.exists():
         raise DataError(
@@ -77,12 +77,12 @@ def ensure_data(dataset_cfg: Any) -> Path:
 
 
 @contextlib.contextmanager
-def _lock(root: Path, create: bool = False):
+def _lock(lock_file: Path, create: bool = False):
     """Serialise generation/manifest writing between processes (DDP ranks, workers)."""
     try:
         if create:
-            root.mkdir(parents=True, exist_ok=True)
-        fh = open(root / ".segtrain.lock", "a")  # noqa: SIM115
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_file, "a")  # noqa: SIM115
     except OSError:
         yield  # read-only dataset: nothing will be written there anyway
         return
@@ -143,7 +143,7 @@ def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
     path = manifest_path(dataset_cfg)
     settings = manifest_settings(dataset_cfg)
     want = settings_hash(settings)
-    with _lock(root):
+    with _lock(path.with_name(f".{path.name}.lock"), create=path.parent.exists()):
         meta = read_meta(path)
         if path.is_file() and not force:
             if meta is None and getattr(dataset_cfg, "manifest", None):

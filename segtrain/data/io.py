@@ -115,9 +115,26 @@ def read_index_label(path: str | Path) -> np.ndarray:
 
 
 def image_size_of(path: str | Path) -> tuple[int, int]:
-    """(height, width) from the file header only (cheap checks over many files)."""
+    """(height, width) from the file header only (cheap checks over many files); a PNG
+    must also end with its IEND chunk (reads 12 bytes at the end: catches truncation)."""
     from PIL import Image, UnidentifiedImageError
 
+    path = Path(path)
+    if path.suffix.lower() == ".png":
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+                fh.seek(0, os.SEEK_END)
+                if fh.tell() >= 20:
+                    fh.seek(-12, os.SEEK_END)
+                tail = fh.read(12)
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        if head != b"\x89PNG\r\n\x1a\n" or tail[:8] != b"\x00\x00\x00\x00IEND":
+            raise DataError(f"{path}: truncated or corrupt PNG (not a readable image "
+                            "or no IEND chunk); re-download it")
     try:
         with Image.open(path) as im:
             w, h = im.size

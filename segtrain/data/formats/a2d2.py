@@ -41,7 +41,7 @@ def find_base(root: Path) -> Path:
             p.is_dir() and SEQUENCE_RE.match(p.name) for p in base.iterdir()
         ):
             return base
-    entries = sorted(p.name for p in root.iterdir())[:12]
+    entries = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:12]
     hint = ""
     names = set(entries)
     if {"train", "trainannot"} <= names:

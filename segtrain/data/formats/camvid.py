@@ -48,7 +48,7 @@ def clip_of(stem: str) -> str:
 def _layout_error(root: Path, expected: str, found_hint: str = "") -> DataError:
     if not root.is_dir():
         return DataError(f"dataset root {root} does not exist or is not a directory")
-    entries = sorted(p.name for p in root.iterdir())[:12]
+    entries = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:12]
     names = set(entries)
     hint = found_hint
     if not hint:
