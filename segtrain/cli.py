@@ -21,6 +21,7 @@ from typing import Any
 from segtrain.errors import ConfigError, SegtrainError
 
 log = logging.getLogger("segtrain")
+COMMAND_ENV = "SEGTRAIN_COMMAND"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _report(prog: str, err: BaseException, code: int) -> None:
 
 
 def _is_plain_override(arg: str) -> bool:
-    return not arg.startswith("-") and "=" in arg or arg.startswith(("~", "+"))
+    return (not arg.startswith("-") and "=" in arg) or arg.startswith(("~", "+"))
 
 
 def validate_overrides(config_name: str, overrides: Sequence[str]) -> None:
@@ -178,11 +179,14 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)
 
+    # Lightning's DDP launcher re-runs sys.argv for ranks > 0: keep argv[0] a runnable
+    # program and tell the child which command it is (see main()).
+    os.environ[COMMAND_ENV] = prog.removeprefix("segtrain ").strip()
     main = hydra.main(
         version_base="1.3", config_path=str(config_dir()), config_name=command.config_name
     )(app)
     saved = sys.argv
-    sys.argv = [prog, *args]
+    sys.argv = [saved[0] if saved else prog, *args]
     try:
         return main()
     finally:
@@ -191,6 +195,10 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    inherited = os.environ.get(COMMAND_ENV)
+    if inherited and "LOCAL_RANK" in os.environ and (not args or args[0] not in (*COMMANDS, "data")):
+        # a rank started by Lightning's DDP launcher with the parent's overrides only
+        args = [*inherited.split(), *args]
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return

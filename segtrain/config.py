@@ -118,6 +118,9 @@ class ModelConfig:
     # local path or URI of ImageNet backbone weights (torchvision state_dict)
     pretrained_backbone: str | None = None
     aux_loss: bool = False
+    # keep BatchNorm statistics fixed while training (fine-tuning with small per-device
+    # batches, and exact data-parallel equivalence)
+    freeze_bn: bool = False
     # optimisation
     optimizer: str = "adamw"  # sgd | adamw | adam
     lr: float = 1e-3

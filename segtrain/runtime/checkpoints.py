@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -61,9 +62,29 @@ def clean_partial(directory: str | os.PathLike) -> int:
         return 0
     removed = 0
     for stale in d.glob(TMP_PREFIX + "*"):
-        stale.unlink(missing_ok=True)
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def replace_directory(tmp: Path, final: Path) -> None:
+    """Put the complete directory ``tmp`` at ``final`` (sharded checkpoints).
+
+    Directories cannot be swapped in one atomic step: the old one is first renamed to a
+    temporary name, so a kill in between leaves no ``final`` (resume then falls back to
+    the next newest checkpoint), never a mixture of old and new shards.
+    """
+    old = final.with_name(f"{TMP_PREFIX}old-{final.name}")
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def epoch_of(path: Path) -> int | None:
@@ -82,9 +103,9 @@ def latest_checkpoint(directory: str | os.PathLike, suffix: str = ".ckpt") -> Pa
     if n := clean_partial(d):
         log.info("Removed %d incomplete checkpoint file(s) in %s", n, d)
     last = d / LAST_NAME
-    if last.is_file():
+    if last.exists():  # a file, or a directory for sharded (FSDP) checkpoints
         return last
-    candidates = [p for p in d.glob(f"*{suffix}") if p.is_file()]
+    candidates = list(d.glob(f"*{suffix}"))
     if not candidates:
         return None
     return max(candidates, key=lambda p: (p.stat().st_mtime, epoch_of(p) or -1))

@@ -92,7 +92,8 @@ class RunContext:
             output_dir=output,
             log_dir=Path(str(paths.get("log_dir", output / "logs"))),
             data_dir=Path(str(paths.get("data_dir", "data"))),
-            rank=_int(env, "RANK", 0),
+            # Lightning's launcher sets only LOCAL_RANK for its single-node children
+            rank=_int(env, "RANK", _int(env, "LOCAL_RANK", 0)),
             local_rank=_int(env, "LOCAL_RANK", 0),
             world_size=_int(env, "WORLD_SIZE", 1),
             node_rank=_int(env, "NODE_RANK", _int(env, "GROUP_RANK", 0)),

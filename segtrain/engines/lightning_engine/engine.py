@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,24 @@ from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoi
 from segtrain.runtime.env import RunContext
 
 log = logging.getLogger(__name__)
+
+# Lightning's own console handlers would print every line twice under Hydra's logging;
+# its advertising tip and known-harmless warnings are noise in a training log.
+for _name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).handlers.clear()
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch").addFilter(_DropNoise())
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropNoise())
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+# validation scores come from all-reduced confusion matrices: identical on every rank
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_")
 
 
 def _progress_bar(cfg: DictConfig, ctx: RunContext) -> bool:
@@ -83,7 +102,9 @@ class LightningEngine:
             class_names=classes.names,
             lr=scaled_lr(cfg),
             max_epochs=int(cfg.trainer.max_epochs),
-            channels_last=bool(cfg.hardware.channels_last),
+            # FSDP2 shards parameters along dim 0 and expects contiguous tensors
+            channels_last=bool(cfg.hardware.channels_last)
+            and str(cfg.trainer.parallelism) != "model_parallel",
             extra_checkpoint={"classes": classes.to_json()},
         )
         ckpt_dir = Path(ctx.checkpoint_dir)
@@ -128,9 +149,11 @@ class LightningEngine:
             log.info("No checkpoint in %s: starting from scratch", ckpt_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
 
+        ctx.rank, ctx.world_size = trainer.global_rank, trainer.world_size
         model_dir = Path(ctx.model_dir)
+        state = full_state_dict(module)  # collective under FSDP2: every rank calls it
         if trainer.is_global_zero:
-            self._export(module, cfg, classes, model_dir)
+            self._export(state, cfg, classes, model_dir)
         metrics = dict(module.last_val_scores)
         if not metrics and metric_cb.history:
             metrics = dict(metric_cb.history[-1])
@@ -143,8 +166,9 @@ class LightningEngine:
         )
 
     @staticmethod
-    def _export(module: SegmentationModule, cfg: DictConfig, classes: ClassInfo, model_dir: Path) -> None:
-        state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
+    def _export(
+        state: dict[str, torch.Tensor], cfg: DictConfig, classes: ClassInfo, model_dir: Path
+    ) -> None:
         atomic_write(model_dir / WEIGHT_FILES["torch"], lambda tmp: torch.save(state, tmp))
         write_metadata(model_dir, cfg, classes)
         log.info("Final model written to %s", model_dir)
@@ -224,6 +248,19 @@ class LightningEngine:
                 logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear",
                                        align_corners=False)
                 yield logits.argmax(1)[0].numpy().astype(np.uint8)
+
+
+def full_state_dict(module: SegmentationModule) -> dict[str, torch.Tensor]:
+    """The plain (unsharded, CPU) state_dict of the network, whatever the strategy."""
+    if getattr(module, "_sharded", False):
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+        )
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_model_state_dict(module.model, options=options)
+    return {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
 
 
 def _classes_file(weights: Path) -> Path:

@@ -54,6 +54,34 @@ class SegmentationModule(L.LightningModule):
         self.last_val_scores: dict[str, float] = {}
         self.last_val_confusion: np.ndarray | None = None
 
+    def train(self, mode: bool = True) -> SegmentationModule:
+        super().train(mode)
+        if mode and self.model_cfg.get("freeze_bn"):
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def configure_model(self) -> None:
+        """Shard with FSDP2 when the strategy provides a device mesh (model_parallel).
+
+        Each backbone stage and the classifier become their own FSDP unit, so only one
+        unit's full parameters are materialised at a time; the root wraps the rest.
+        """
+        mesh = getattr(self, "_device_mesh", None)
+        if mesh is None or getattr(self, "_sharded", False):
+            return
+        from torch.distributed.fsdp import fully_shard
+
+        dp_mesh = mesh["data_parallel"]
+        for block in self.model.backbone.children():
+            fully_shard(block, mesh=dp_mesh)
+        fully_shard(self.model.classifier, mesh=dp_mesh)
+        if getattr(self.model, "aux_classifier", None) is not None:
+            fully_shard(self.model.aux_classifier, mesh=dp_mesh)
+        fully_shard(self.model, mesh=dp_mesh)
+        self._sharded = True
+
     # ----------------------------------------------------------------- forward / steps
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.strategies import DDPStrategy, Strategy
+from lightning.pytorch.strategies import DDPStrategy, ModelParallelStrategy, Strategy
 from omegaconf import DictConfig
 
 from segtrain.errors import ConfigError
+from segtrain.runtime.checkpoints import TMP_PREFIX, replace_directory
 
 PARALLELISMS = ("single", "data_parallel", "model_parallel")
 
@@ -44,13 +47,52 @@ def build_strategy(cfg: DictConfig) -> Strategy | str:
             )
         return "auto"
     if parallelism == "data_parallel":
+        if cfg.trainer.sync_batchnorm and str(cfg.hardware.accelerator) != "gpu":
+            raise ConfigError(
+                "trainer.sync_batchnorm=true needs GPUs (torch SyncBatchNorm is CUDA-only); "
+                "set trainer.sync_batchnorm=false on CPU"
+            )
         return DDPStrategy(
             process_group_backend=process_group_backend(cfg),
             find_unused_parameters=False,
         )
-    raise NotImplementedError(
-        "trainer=model_parallel (FSDP2) for the torch engine is not implemented yet"
+    sharding = str(cfg.trainer.sharding)
+    if sharding != "fsdp2":
+        raise ConfigError(
+            f"trainer.sharding={sharding!r} is not supported by the torch engine; expected "
+            "fsdp2 (parameters, gradients and optimizer state sharded with fully_shard)"
+        )
+    return AtomicModelParallelStrategy(
+        data_parallel_size=world,
+        tensor_parallel_size=1,
+        save_distributed_checkpoint=True,
+        process_group_backend=process_group_backend(cfg),
     )
+
+
+class AtomicModelParallelStrategy(ModelParallelStrategy):
+    """FSDP2 (``fully_shard``) whose sharded checkpoints never appear half-written.
+
+    Every rank writes its shard into a temporary directory; once all are done, rank 0
+    moves the directory into place. Loading reads with ``weights_only=True``.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any = None
+    ) -> None:
+        final = Path(self.broadcast(str(filepath)))
+        tmp = final.with_name(f"{TMP_PREFIX}{final.name}")
+        if self.global_rank == 0 and tmp.exists():
+            shutil.rmtree(tmp)
+        self.barrier("segtrain_ckpt_tmp_clean")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        self.barrier("segtrain_ckpt_written")
+        if self.global_rank == 0:
+            replace_directory(tmp, final)
+        self.barrier("segtrain_ckpt_moved")
+
+    def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
+        return super().load_checkpoint(checkpoint_path, weights_only=True)
 
 
 def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
