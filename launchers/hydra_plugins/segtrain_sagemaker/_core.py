@@ -323,6 +323,7 @@ def _run_local(job: Job, s3: Any, opts: dict[str, Any]) -> JobReturn:
         base,
         s3,
         timeout=opts.get("timeout") or opts.get("max_run"),
+        shared_filesystem=True,
     )
     log.info("running %s here (docker-free) under %s", job.plan.job_name, base)
     result = run.run()

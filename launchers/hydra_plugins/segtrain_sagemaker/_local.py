@@ -114,6 +114,7 @@ class LocalTrainingRun:
         printer: Callable[[str], None] | None = None,
         env: Mapping[str, str] | None = None,
         grace_seconds: float = 30.0,
+        shared_filesystem: bool = False,
     ) -> None:
         self.request = request
         self.base = Path(base_dir).resolve()
@@ -123,6 +124,9 @@ class LocalTrainingRun:
         self.printer = printer or (lambda line: print(line, flush=True))
         self.extra_env = dict(env or {})
         self.grace = grace_seconds
+        # sagemaker_local: the launcher and the job share this machine's filesystem, so
+        # the job may keep the Hydra job directory the launcher planned
+        self.shared_filesystem = shared_filesystem
         self.proc: subprocess.Popen[str] | None = None
         self.interrupted = False
         self._lines: list[str] = []
@@ -212,7 +216,6 @@ class LocalTrainingRun:
                 "TRAINING_JOB_NAME": self.name,
                 # CheckpointConfig.LocalPath (/opt/ml/checkpoints) under the relocated base
                 "SEGTRAIN_CHECKPOINT_DIR": str(self.checkpoint_dir),
-                LOCAL_RUN_ENV: "1",
                 # requirements.txt lists what this environment already has: never reach
                 # an index for it
                 "PIP_NO_INDEX": "1",
@@ -224,6 +227,10 @@ class LocalTrainingRun:
         )
         if region:
             env.setdefault("AWS_REGION", region)
+        if self.shared_filesystem:
+            env[LOCAL_RUN_ENV] = "1"
+        else:
+            env.pop(LOCAL_RUN_ENV, None)
         env.update(self.extra_env)
         return env
 
