@@ -149,9 +149,10 @@ class TrainerConfig:
     batch_size: int = 8  # per device
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = None
-    # fraction (<=1.0) or number (>1) of batches per epoch; null = all
-    limit_train_batches: float | None = None
-    limit_val_batches: float | None = None
+    # a float is a fraction of the batches per epoch (1.0 = all), an int a number of
+    # batches (1 = one batch); null = all. Typed Any: OmegaConf has no int|float union.
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
     check_val_every_n_epoch: int = 1
     log_every_n_steps: int = 10
     sync_batchnorm: bool = False

@@ -67,7 +67,9 @@ class SegmentationDataModule(L.LightningDataModule):
         if train:
             sampler: Sampler[int] = torch.utils.data.DistributedSampler(
                 dataset, num_replicas=world, rank=rank, shuffle=True,
-                seed=int(self.cfg.seed), drop_last=False,
+                # drop_last: no padding, so ranks never train on the same sample in one
+                # epoch (the few samples left out change with the per-epoch shuffle)
+                seed=int(self.cfg.seed), drop_last=True,
             ) if world > 1 else torch.utils.data.RandomSampler(dataset, generator=generator)
         else:
             sampler = ShardedEvalSampler(len(dataset), rank, world)

@@ -56,11 +56,19 @@ class SegmentationModule(L.LightningModule):
 
     def train(self, mode: bool = True) -> SegmentationModule:
         super().train(mode)
-        if mode and self.model_cfg.get("freeze_bn"):
+        if mode:
+            self._freeze_batchnorm()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning does not call train() when fitting starts; it keeps module modes
+        self._freeze_batchnorm()
+
+    def _freeze_batchnorm(self) -> None:
+        if self.model_cfg.get("freeze_bn"):
             for m in self.model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        return self
 
     def configure_model(self) -> None:
         """Shard with FSDP2 when the strategy provides a device mesh (model_parallel).
