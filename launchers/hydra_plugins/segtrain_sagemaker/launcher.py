@@ -10,11 +10,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from hydra.core.utils import JobReturn
+from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from segtrain.errors import LaunchError, SegtrainError
+
 from . import config as _config  # noqa: F401  (registers hydra/launcher=sagemaker*)
+
+
+class ReportedLaunchError(LaunchError, CompactHydraException):
+    """A LaunchError Hydra prints as its message alone (no traceback), then exits 1."""
 
 
 class SageMakerLauncher(Launcher):
@@ -40,7 +47,11 @@ class SageMakerLauncher(Launcher):
     ) -> Sequence[JobReturn]:
         from ._core import launch
 
-        return launch(self, job_overrides, initial_job_idx)
+        try:
+            return launch(self, job_overrides, initial_job_idx)
+        except SegtrainError as err:
+            message = " ".join(str(err).split())
+            raise ReportedLaunchError(f"{type(err).__name__}: {message}") from err
 
 
 class SageMakerLocalLauncher(SageMakerLauncher):
