@@ -298,7 +298,12 @@ def _failed(job: Job, desc: dict[str, Any]) -> JobReturn:
 def _objective(job: Job, desc: dict[str, Any]) -> Any:
     result_file = job.job_dir / RESULT_FILE
     if result_file.is_file():
-        return json.loads(result_file.read_text()).get("return_value")
+        result = json.loads(result_file.read_text())
+        if result.get("status") != "COMPLETED":
+            raise LaunchError(
+                f"training job {desc['TrainingJobName']} reported: {result.get('error')}"
+            )
+        return result.get("return_value")
     key = str(OmegaConf.select(job.config, "optimized_metric", default="val_mIoU"))
     metrics = _submit.final_metrics(desc)
     if key in metrics:

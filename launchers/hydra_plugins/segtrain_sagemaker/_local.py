@@ -152,6 +152,14 @@ class LocalTrainingRun:
         for sub in ("model", "output/data", "code", "checkpoints"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         instance = self.request["ResourceConfig"]["InstanceType"]
+        hyper = self.request.get("HyperParameters", {})
+        if any(k.endswith("_enabled") and json.loads(v) is True for k, v in hyper.items()):
+            log.warning(
+                "%s asks for a distributed launch (%s); the docker-free runner starts one "
+                "process (the framework containers' launchers are not part of the toolkit)",
+                self.name,
+                ", ".join(k for k in hyper if k.endswith("_enabled")),
+            )
         channels = self.request.get("InputDataConfig", [])
         (config / "hyperparameters.json").write_text(
             json.dumps(dict(self.request.get("HyperParameters", {})))

@@ -226,3 +226,42 @@ def test_a_failing_job_reports_its_failure_reason(submitted, tmp_path):
     assert result.status == "Failed"
     assert result.failure_reason.startswith("model.backbone='resnet9000' is not supported")
     assert result.describe()["FailureReason"] == result.failure_reason
+
+
+@pytest.mark.slow
+def test_sagemaker_local_runs_segtrain_train_like_the_container(tmp_path, moto_endpoint, bucket):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from segtrain.cli import main
+    from tests.integration.launcher.conftest import REGION
+
+    GlobalHydra.instance().clear()
+    try:
+        main(
+            [
+                "train",
+                "-m",
+                "hydra/launcher=sagemaker_local",
+                f"hydra.launcher.bucket={bucket}",
+                f"hydra.launcher.region={REGION}",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                *TINY,
+            ]
+        )
+    finally:
+        GlobalHydra.instance().clear()
+    job_dir = tmp_path / "sweep" / "0"
+    desc = json.loads((job_dir / "sagemaker_job.json").read_text())
+    assert desc["TrainingJobStatus"] == "Completed"
+    assert (
+        0.0 <= {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}["val_mIoU"] <= 1
+    )
+    # Hydra's files stay where the launcher planned them (shared filesystem) ...
+    assert (job_dir / ".hydra" / "config.yaml").is_file()
+    # ... and the container's tree is beside them, model and results included
+    [base] = (job_dir / "sagemaker").iterdir()
+    assert (base / "model" / "model.pt").is_file()
+    assert (
+        json.loads((base / "output" / "data" / "results.json").read_text())["epochs_completed"] == 2
+    )
+    assert s3_object(desc["ModelArtifacts"]["S3ModelArtifacts"])

@@ -81,3 +81,36 @@ def test_a_missing_bucket_is_one_readable_line_without_traceback(tmp_path):
     assert out.returncode != 0
     assert "LaunchError: hydra.launcher.bucket is not set" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_one_checkpoint_uri_for_a_sweep_is_refused(tmp_path):
+    out = segtrain(
+        "train",
+        "-m",
+        "hydra/launcher=sagemaker",
+        "hydra.launcher.dry_run=true",
+        "hardware=ml_g5_xlarge",
+        "model.lr=0.01,0.1",
+        "hydra.launcher.checkpoint_s3_uri=s3://my-bucket/old-job/checkpoints/",
+        *ACCOUNT,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "checkpoint_s3_uri resumes one job, but 2 jobs were launched" in out.stderr
+
+
+def test_a_local_dataset_needs_s3_or_upload(tmp_path):
+    out = segtrain(
+        "train",
+        "-m",
+        "hydra/launcher=sagemaker",
+        "hydra.launcher.dry_run=true",
+        "hardware=ml_g5_xlarge",
+        "dataset=a2d2",
+        "dataset.root=/data/a2d2",
+        *ACCOUNT,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "dataset.root='/data/a2d2' is a local path" in out.stderr
+    assert "hydra.launcher.upload_data=true" in out.stderr
