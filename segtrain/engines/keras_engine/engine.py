@@ -44,6 +44,7 @@ from segtrain.engines.keras_engine.hardware import (
     build_strategy,
     configure_threads,
     dtype_policy,
+    jit_compile,
     precision_policy,
 )
 from segtrain.engines.keras_engine.losses import (
@@ -162,6 +163,7 @@ class KerasEngine:
         if cfg.trainer.get("deterministic"):
             tf.config.experimental.enable_op_determinism()
         policy = precision_policy(cfg)
+        jit = jit_compile(cfg)
         strategy = build_strategy(cfg)
         replicas = int(strategy.num_replicas_in_sync)
 
@@ -218,7 +220,7 @@ class KerasEngine:
                 optimizer=build_optimizer(cfg, train.steps, replicas),
                 loss=MaskedSparseCrossEntropy(num_classes, ignore, weights),
                 metrics=segmentation_metrics(num_classes, ignore),
-                jit_compile=bool(cfg.hardware.get("compile", False)),
+                jit_compile=jit,
             )
         log.info(
             "ENet: %d trainable parameters, %d classes, %s, %dx%d, %d train / %d val images",

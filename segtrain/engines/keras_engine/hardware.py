@@ -98,6 +98,21 @@ def configure_threads(cfg: DictConfig) -> None:
         log.warning("hardware.num_threads=%s ignored: TensorFlow already started", threads)
 
 
+def jit_compile(cfg: DictConfig) -> bool:
+    """hardware.compile -> Keras ``jit_compile`` (XLA); ENet cannot use it.
+
+    Measured: XLA refuses the graph (``MaxPoolWithArgmax`` has no XLA_CPU_JIT kernel),
+    so the option fails loudly here instead of deep inside the first step.
+    """
+    if not cfg.hardware.get("compile", False):
+        return False
+    raise ConfigError(
+        "hardware.compile=true asks for XLA, which cannot compile ENet: "
+        "tf.nn.max_pool_with_argmax (the pooling whose indices the decoder unpools "
+        "with) has no XLA kernel; set hardware.compile=false"
+    )
+
+
 def build_strategy(cfg: DictConfig) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy for ``trainer.parallelism``."""
     parallelism = str(cfg.trainer.parallelism)

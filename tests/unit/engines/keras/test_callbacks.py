@@ -43,23 +43,32 @@ def test_backup_resumes_at_the_saved_epoch_with_optimizer_state(tmp_path):
     backup = tmp_path / "backup"
     model = _model()
     with pytest.raises(KeyboardInterrupt):
-        model.fit(X, Y, epochs=5, verbose=0,
-                  callbacks=[AtomicBackupAndRestore(str(backup)), Interrupt(2)])
+        model.fit(
+            X, Y, epochs=5, verbose=0, callbacks=[AtomicBackupAndRestore(str(backup)), Interrupt(2)]
+        )
     assert backup_epoch(backup) == 2
     saved_steps = int(model.optimizer.iterations)
 
     again = _model()
     seen = []
-    again.fit(X, Y, epochs=5, verbose=0, callbacks=[
-        AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
-        keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e)),
-    ])
+    again.fit(
+        X,
+        Y,
+        epochs=5,
+        verbose=0,
+        callbacks=[
+            AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
+            keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e)),
+        ],
+    )
     assert seen == [2, 3, 4]
     assert int(again.optimizer.iterations) == saved_steps + 3 * 1  # one batch per epoch
     assert backup_epoch(backup) == 5
     # only the final names remain: every write went through a renamed temp file
-    assert sorted(p.name for p in backup.iterdir()) == ["latest.weights.h5",
-                                                       "training_metadata.json"]
+    assert sorted(p.name for p in backup.iterdir()) == [
+        "latest.weights.h5",
+        "training_metadata.json",
+    ]
 
 
 def test_no_backup_means_epoch_none(tmp_path):
@@ -96,8 +105,7 @@ def test_atomic_save_leaves_no_temp_file_and_loads_back(tmp_path):
 def test_metric_line_has_the_standard_names_and_parses(tmp_path, capsys):
     model = _model()
     line = MetricLine(images_per_epoch=16)
-    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[line],
-              validation_data=(X, Y))
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[line], validation_data=(X, Y))
     rows = parse_metric_lines(capsys.readouterr().out)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"train_loss", "val_loss", "lr", "throughput"} <= set(rows[0])

@@ -71,8 +71,9 @@ def test_augmentation_is_reproducible_with_the_seed(memory_source):
 
     def run(seed: int) -> np.ndarray:
         transform = build_transform(aug, (32, 32), train=True)
-        pipe = make_dataset(source, transform, (32, 32), 4, train=True, seed=seed,
-                            num_parallel_calls=4)
+        pipe = make_dataset(
+            source, transform, (32, 32), 4, train=True, seed=seed, num_parallel_calls=4
+        )
         return np.concatenate([m.numpy() for _, m in pipe.dataset])
 
     np.testing.assert_array_equal(run(3), run(3))

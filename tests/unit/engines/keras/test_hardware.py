@@ -6,16 +6,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from segtrain.config import HardwareConfig, ModelConfig, TrainerConfig
-from segtrain.engines.keras_engine.hardware import build_strategy, precision_policy
+from segtrain.engines.keras_engine.hardware import build_strategy, jit_compile, precision_policy
 from segtrain.errors import ConfigError
 
 
 def _cfg(precision="32", cpu_precision=None, parallelism="single", devices=1):
-    return OmegaConf.create({
-        "hardware": OmegaConf.structured(HardwareConfig(precision=precision, devices=devices)),
-        "model": OmegaConf.structured(ModelConfig(cpu_precision=cpu_precision)),
-        "trainer": OmegaConf.structured(TrainerConfig(parallelism=parallelism)),
-    })
+    return OmegaConf.create(
+        {
+            "hardware": OmegaConf.structured(HardwareConfig(precision=precision, devices=devices)),
+            "model": OmegaConf.structured(ModelConfig(cpu_precision=cpu_precision)),
+            "trainer": OmegaConf.structured(TrainerConfig(parallelism=parallelism)),
+        }
+    )
 
 
 def test_precision_maps_to_keras_policies():
@@ -43,3 +45,11 @@ def test_single_uses_the_default_strategy_and_refuses_several_devices():
 def test_distributed_strategies_say_they_are_not_implemented_yet():
     with pytest.raises(NotImplementedError, match="data_parallel"):
         build_strategy(_cfg(parallelism="data_parallel"))
+
+
+def test_xla_is_refused_for_enet_with_the_reason():
+    cfg = _cfg()
+    assert jit_compile(cfg) is False
+    cfg.hardware.compile = True
+    with pytest.raises(ConfigError, match="max_pool_with_argmax"):
+        jit_compile(cfg)

@@ -42,7 +42,9 @@ def test_unweighted_loss_is_the_mean_over_counted_pixels(batch):
     target, logits = batch
     keep = target != 255
     expected = _per_pixel_ce(target, logits)[keep].mean()
-    assert float(MaskedSparseCrossEntropy(C, 255)(target, logits)) == pytest.approx(expected, rel=1e-5)
+    assert float(MaskedSparseCrossEntropy(C, 255)(target, logits)) == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_weighted_loss_is_normalised_by_the_weights_like_torch(batch):
@@ -93,4 +95,8 @@ def test_pixel_counts_skip_void_and_unlabelled():
 def test_loss_round_trips_through_its_config():
     loss = MaskedSparseCrossEntropy(C, 11, [1.0, 2.0, 3.0, 4.0])
     again = MaskedSparseCrossEntropy.from_config(loss.get_config())
-    assert (again.num_classes, again.ignore_index, again.class_weights) == (C, 11, [1.0, 2.0, 3.0, 4.0])
+    assert (again.num_classes, again.ignore_index, again.class_weights) == (
+        C,
+        11,
+        [1.0, 2.0, 3.0, 4.0],
+    )

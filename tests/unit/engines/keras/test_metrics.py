@@ -42,7 +42,9 @@ def test_class_absent_from_target_and_prediction_is_left_out_of_the_mean():
     logits = np.eye(C, dtype="float32")[[0, 1, 1, 1]][None]
     m = ConfusionMatrixScore(C, 255, "mIoU")
     m.update_state(target, logits)
-    expected = reference.scores_from_confusion(reference.confusion_matrix(target, [[0, 1, 1, 1]], C))
+    expected = reference.scores_from_confusion(
+        reference.confusion_matrix(target, [[0, 1, 1, 1]], C)
+    )
     assert float(m.result()) == pytest.approx(expected.mIoU)
     assert float(m.result()) == pytest.approx((0.5 + 2 / 3) / 2)
 

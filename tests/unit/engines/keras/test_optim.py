@@ -15,8 +15,10 @@ from segtrain.errors import ConfigError
 
 def _cfg(**model):
     return OmegaConf.create(
-        {"model": OmegaConf.structured(ModelConfig(**model)),
-         "trainer": OmegaConf.structured(TrainerConfig(max_epochs=4))}
+        {
+            "model": OmegaConf.structured(ModelConfig(**model)),
+            "trainer": OmegaConf.structured(TrainerConfig(max_epochs=4)),
+        }
     )
 
 
@@ -57,8 +59,11 @@ def test_schedule_survives_serialisation():
 
 @pytest.mark.parametrize(
     ("name", "cls"),
-    [("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW),
-     ("sgd", keras.optimizers.SGD)],
+    [
+        ("adam", keras.optimizers.Adam),
+        ("adamw", keras.optimizers.AdamW),
+        ("sgd", keras.optimizers.SGD),
+    ],
 )
 def test_optimizer_by_name(name, cls):
     opt = build_optimizer(_cfg(optimizer=name, lr=0.01), 10)
