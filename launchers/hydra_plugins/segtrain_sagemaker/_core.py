@@ -336,15 +336,19 @@ def _run_local(job: Job, s3: Any, opts: dict[str, Any]) -> JobReturn:
     (job.job_dir / JOB_INFO_FILE).write_text(json.dumps(desc, indent=2, default=str))
     if result.status != "Completed":
         return _failed(job, desc)
+    result_file = base / "output" / "data" / RESULT_FILE
+    outcome = json.loads(result_file.read_text()) if result_file.is_file() else {}
     pickled = base / "output" / "data" / RETURN_PICKLE
     if pickled.is_file():  # written by this machine's own child process
-        return _job_return(job, JobStatus.COMPLETED, pickle.loads(pickled.read_bytes()))
-    result_file = base / "output" / "data" / RESULT_FILE
-    if result_file.is_file():
-        return _job_return(
-            job, JobStatus.COMPLETED, json.loads(result_file.read_text()).get("return_value")
-        )
-    return _job_return(job, JobStatus.COMPLETED, _objective(job, desc))
+        value = pickle.loads(pickled.read_bytes())
+    elif outcome:
+        value = outcome.get("return_value")
+    else:
+        value = _objective(job, desc)
+    ret = _job_return(job, JobStatus.COMPLETED, value)
+    if outcome.get("working_dir"):  # the filesystem is shared: where the task really ran
+        ret.working_dir = outcome["working_dir"]
+    return ret
 
 
 def _run_remote(

@@ -120,8 +120,8 @@ def failure_message(err: BaseException) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
-def run(cfg: DictConfig, task: Any) -> tuple[bool, Any]:
-    """Run ``task`` through Hydra's ``run_job``; (succeeded, return value or exception)."""
+def run(cfg: DictConfig, task: Any) -> tuple[bool, Any, str | None]:
+    """Run ``task`` through Hydra's ``run_job``: (succeeded, value or exception, working dir)."""
     from hydra._internal.callbacks import Callbacks
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, run_job, setup_globals
@@ -139,11 +139,13 @@ def run(cfg: DictConfig, task: Any) -> tuple[bool, Any]:
         job_subdir_key="hydra.sweep.subdir",
     )
     if ret.status == JobStatus.COMPLETED:
-        return True, ret.return_value
-    return False, ret._return_value
+        return True, ret.return_value, ret.working_dir
+    return False, ret._return_value, ret.working_dir
 
 
-def write_result(ctx: RunContext, ok: bool, value: Any, local_run: bool) -> None:
+def write_result(
+    ctx: RunContext, ok: bool, value: Any, local_run: bool, working_dir: str | None = None
+) -> None:
     if not ctx.is_global_zero:
         return
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +153,8 @@ def write_result(ctx: RunContext, ok: bool, value: Any, local_run: bool) -> None
         "status": "COMPLETED" if ok else "FAILED",
         "return_value": _jsonable(value) if ok else None,
         "error": None if ok else failure_message(value),
+        # where run_job ran the task (chdir or not); the launcher reports it for local runs
+        "working_dir": working_dir,
     }
     (ctx.output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
     if local_run and ok:
@@ -169,10 +173,10 @@ def main() -> None:
         cfg = load_config(config_dir / CONFIG_FILE)
         log.info("job %s: %s", job.get("job_name"), job.get("task_target") or "pickled task")
         task = load_task(job, config_dir)
-        ok, value = run(prepare_config(cfg, ctx, local_run), task)
+        ok, value, working_dir = run(prepare_config(cfg, ctx, local_run), task)
     except Exception as err:  # before the task ran: the config or the task cannot load
-        ok, value = False, err
-    write_result(ctx, ok, value, local_run)
+        ok, value, working_dir = False, err, None
+    write_result(ctx, ok, value, local_run, working_dir)
     if ok:
         return
     err = value if isinstance(value, BaseException) else RuntimeError(str(value))

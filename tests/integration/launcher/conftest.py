@@ -8,9 +8,10 @@ request on the wire with a botocore ``before-call`` hook (:func:`captured_reques
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -30,30 +31,25 @@ _FAKE_ENV = {
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free 127.0.0.1 port; AWS_* variables point every client at it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+def launcher_moto(moto_server: str) -> Iterator[str]:
+    """The shared moto server (tests/integration/conftest.py), with AWS_* variables set for
+    the whole session: module-scoped fixtures here submit and train once for many tests,
+    so the per-test ``moto_endpoint`` (which resets moto's state) does not fit."""
     saved = {k: os.environ.get(k) for k in [*_FAKE_ENV, "AWS_ENDPOINT_URL"]}
     os.environ.update(_FAKE_ENV)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_ENDPOINT_URL"] = moto_server
     try:
-        yield endpoint
+        yield moto_server
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        server.stop()
 
 
 @pytest.fixture(scope="session")
-def bucket(moto_endpoint: str) -> str:
+def bucket(launcher_moto: str) -> str:
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
@@ -88,3 +84,21 @@ def captured_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(_submit, "boto_session", session_with_hook)
     return captured
+
+
+def run_segtrain_in_process(args: Sequence[str]) -> None:
+    """``segtrain <args>`` in this process (so botocore hooks see its requests), leaving
+    Hydra's global state (singletons, version base) as it was for the tests that follow."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
+
+    from segtrain.cli import main
+
+    state = Singleton.get_state()
+    GlobalHydra.instance().clear()
+    try:
+        main(list(args))
+    finally:
+        GlobalHydra.instance().clear()
+        with contextlib.suppress(Exception):
+            Singleton.set_state(state)

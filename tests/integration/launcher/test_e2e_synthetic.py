@@ -43,13 +43,10 @@ TINY = [
 
 def submit(tmp_path: Path, overrides: list[str], captured: list[dict[str, Any]]) -> dict[str, Any]:
     """``segtrain train -m ... hydra/launcher=sagemaker hydra.launcher.wait=false``."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from segtrain.cli import main
+    from tests.integration.launcher.conftest import run_segtrain_in_process
 
     before = len(captured)
-    GlobalHydra.instance().clear()
-    main(
+    run_segtrain_in_process(
         [
             "train",
             "-m",
@@ -59,7 +56,6 @@ def submit(tmp_path: Path, overrides: list[str], captured: list[dict[str, Any]])
             *overrides,
         ]
     )
-    GlobalHydra.instance().clear()
     assert len(captured) == before + 1
     return captured[-1]
 
@@ -75,7 +71,7 @@ def tar_names(data: bytes) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def submitted(tmp_path_factory, moto_endpoint, bucket) -> tuple[dict[str, Any], Path]:
+def submitted(tmp_path_factory, launcher_moto, bucket) -> tuple[dict[str, Any], Path]:
     """One job submitted through the CLI; its CreateTrainingJob request as sent."""
     from hydra_plugins.segtrain_sagemaker import _submit
 
@@ -229,27 +225,20 @@ def test_a_failing_job_reports_its_failure_reason(submitted, tmp_path):
 
 
 @pytest.mark.slow
-def test_sagemaker_local_runs_segtrain_train_like_the_container(tmp_path, moto_endpoint, bucket):
-    from hydra.core.global_hydra import GlobalHydra
+def test_sagemaker_local_runs_segtrain_train_like_the_container(tmp_path, launcher_moto, bucket):
+    from tests.integration.launcher.conftest import REGION, run_segtrain_in_process
 
-    from segtrain.cli import main
-    from tests.integration.launcher.conftest import REGION
-
-    GlobalHydra.instance().clear()
-    try:
-        main(
-            [
-                "train",
-                "-m",
-                "hydra/launcher=sagemaker_local",
-                f"hydra.launcher.bucket={bucket}",
-                f"hydra.launcher.region={REGION}",
-                f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                *TINY,
-            ]
-        )
-    finally:
-        GlobalHydra.instance().clear()
+    run_segtrain_in_process(
+        [
+            "train",
+            "-m",
+            "hydra/launcher=sagemaker_local",
+            f"hydra.launcher.bucket={bucket}",
+            f"hydra.launcher.region={REGION}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *TINY,
+        ]
+    )
     job_dir = tmp_path / "sweep" / "0"
     desc = json.loads((job_dir / "sagemaker_job.json").read_text())
     assert desc["TrainingJobStatus"] == "Completed"

@@ -18,6 +18,19 @@ from tests.integration.launcher.conftest import BUCKET, REGION, ROLE
 
 pytestmark = pytest.mark.usefixtures("bucket")
 
+
+@pytest.fixture(autouse=True)
+def fresh_hydra_version_base():
+    """The suites expect Hydra's default version base (1.1: jobs chdir into their dir), as
+    in a fresh process; other tests in the session may have set 1.3 (``version_base=``)."""
+    from hydra.core.singleton import Singleton
+    from hydra.version import VersionBase
+
+    saved = Singleton._instances.pop(VersionBase, None)
+    yield
+    if saved is not None:
+        VersionBase.set_instance(saved)
+
 SUITE_OVERRIDES = [
     f"hydra.launcher.role={ROLE}",
     f"hydra.launcher.bucket={BUCKET}",

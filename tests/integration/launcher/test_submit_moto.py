@@ -9,26 +9,21 @@ from pathlib import Path
 
 import boto3
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 from hydra_plugins.segtrain_sagemaker import _request
+
+from tests.integration.launcher.conftest import run_segtrain_in_process
 
 
 def segtrain_multirun(tmp_path: Path, *overrides: str) -> None:
-    from segtrain.cli import main
-
-    GlobalHydra.instance().clear()
-    try:
-        main(
-            [
-                "train",
-                "-m",
-                "hydra/launcher=sagemaker",
-                f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                *overrides,
-            ]
-        )
-    finally:
-        GlobalHydra.instance().clear()
+    run_segtrain_in_process(
+        [
+            "train",
+            "-m",
+            "hydra/launcher=sagemaker",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *overrides,
+        ]
+    )
 
 
 def keys(uri: str) -> list[str]:
