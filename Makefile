@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q \
-	    -c requirements/constraints.txt -e '.[all]' --config-settings editable_mode=compat
+	    -c requirements/constraints.txt -e '.[all]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
