@@ -43,10 +43,11 @@ _CAR_COLOURS = np.array(
         [0.55, 0.56, 0.58], [0.15, 0.35, 0.2], [0.85, 0.6, 0.1], [0.35, 0.2, 0.15],
     ]
 )
+# warm facade tones: grey facades look like road or overcast sky and teach little
 _FACADES = np.array(
     [
-        [0.78, 0.70, 0.58], [0.62, 0.62, 0.64], [0.62, 0.32, 0.24], [0.88, 0.86, 0.80],
-        [0.50, 0.40, 0.32], [0.70, 0.60, 0.45], [0.80, 0.78, 0.72], [0.45, 0.47, 0.52],
+        [0.85, 0.74, 0.58], [0.75, 0.50, 0.40], [0.62, 0.32, 0.24], [0.90, 0.85, 0.72],
+        [0.60, 0.42, 0.30], [0.80, 0.66, 0.48], [0.88, 0.78, 0.66], [0.70, 0.56, 0.50],
     ]
 )
 
@@ -174,16 +175,16 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
                 things.append(Thing("car", edge - side * 1.1, z, 0.0, _car_params(rng)))
             z += rng.uniform(8, 25)
     for side, walk0, walk1 in ((-1, xl, road_l), (1, road_r, xr)):
-        z = rng.uniform(3, 15)
+        z = rng.uniform(3, 10)
         while z < length:  # pedestrians on the sidewalk
             things.append(Thing("ped", rng.uniform(walk0 + 0.5, walk1 - 0.5), z,
                                 rng.uniform(-0.05, 0.05), _ped_params(rng)))
-            z += rng.uniform(5, 22)
+            z += rng.uniform(4, 14)
         z = rng.uniform(4, 20)
         pole_x = (road_l - 0.5) if side < 0 else (road_r + 0.5)
         while z < length:  # poles, some carrying signs
             things.append(Thing("pole", pole_x, z, 0.0, _pole_params(rng)))
-            z += rng.uniform(12, 30)
+            z += rng.uniform(10, 24)
         z = rng.uniform(5, 25)
         tree_x = (xl + 0.9) if side < 0 else (xr - 0.9)
         while z < length:  # street trees
@@ -191,18 +192,19 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
                 things.append(Thing("tree", tree_x, z, 0.0, _tree_params(rng)))
             z += rng.uniform(8, 20)
 
-    overcast = rng.random() < 0.35
+    overcast = rng.random() < 0.2
     sky_top = np.array([0.25, 0.5, 0.9]) * rng.uniform(0.85, 1.1, 3)
     sky_hor = np.array([0.75, 0.85, 0.95]) * rng.uniform(0.9, 1.05, 3)
     if overcast:
-        grey = rng.uniform(0.6, 0.85)
-        sky_top = np.array([grey, grey, grey + 0.03])
+        grey = rng.uniform(0.72, 0.85)
+        sky_top = np.array([grey - 0.04, grey, grey + 0.08])
         sky_hor = sky_top + 0.08
     return World(
         h=h, w=w, f=f, cx=w / 2 + rng.uniform(-0.04, 0.04) * w,
         yh=h * rng.uniform(0.38, 0.47), hc=rng.uniform(1.4, 1.7), speed=speed,
-        road_l=road_l, road_r=road_r, lane_w=lane_w, line_w=rng.uniform(0.3, 0.4),
-        dash_len=rng.uniform(3.0, 4.5), dash_gap=rng.uniform(3.5, 6.0), xl=xl, xr=xr,
+        # lines and dashes wider/longer than real ones: still visible at 192x288
+        road_l=road_l, road_r=road_r, lane_w=lane_w, line_w=rng.uniform(0.45, 0.55),
+        dash_len=rng.uniform(4.0, 6.0), dash_gap=rng.uniform(3.0, 5.0), xl=xl, xr=xr,
         left=_segments(rng, length + 100, p_build), right=_segments(rng, length + 100, p_build),
         veg_l=veg[0], veg_r=veg[1], things=things,
         road_rgb=np.array([0.33, 0.33, 0.35]) * rng.uniform(0.8, 1.2),
@@ -213,7 +215,7 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
         sky_top=np.clip(sky_top, 0, 1), sky_horizon=np.clip(sky_hor, 0, 1),
         clouds=0.0 if overcast else rng.uniform(0.0, 0.5),
         brightness=rng.uniform(0.7, 1.15), tint=rng.uniform(0.92, 1.08, 3),
-        noise_sigma=rng.uniform(0.01, 0.035), sun_tan=0.0 if overcast else rng.uniform(0.2, 0.8),
+        noise_sigma=rng.uniform(0.01, 0.03), sun_tan=0.0 if overcast else rng.uniform(0.2, 0.8),
         seed=seed,
     )
 
@@ -230,7 +232,7 @@ def _car_params(rng: np.random.Generator) -> dict:
 
 def _ped_params(rng: np.random.Generator) -> dict:
     return {
-        "h": rng.uniform(1.6, 1.9),
+        "h": rng.uniform(1.7, 1.95),
         "shirt": rng.uniform(0.05, 0.95, 3),
         "pants": rng.uniform(0.05, 0.5, 3),
         "skin": np.array([0.9, 0.72, 0.58]) * rng.uniform(0.45, 1.05),
@@ -239,13 +241,14 @@ def _ped_params(rng: np.random.Generator) -> dict:
 
 
 def _pole_params(rng: np.random.Generator) -> dict:
-    sign = rng.random() < 0.6
+    sign = rng.random() < 0.7
     return {
-        "h": rng.uniform(3.2, 4.0) if sign else rng.uniform(5, 8),
-        "w": rng.uniform(0.22, 0.32),
-        "rgb": np.full(3, rng.uniform(0.35, 0.65)),
+        "h": rng.uniform(3.0, 3.8) if sign else rng.uniform(5, 8),
+        # poles and signs are drawn bigger than real ones so they survive 192x288
+        "w": rng.uniform(0.32, 0.42),
+        "rgb": np.array([0.5, 0.52, 0.5]) * rng.uniform(0.75, 1.15),
         "sign": int(rng.integers(3)) if sign else -1,
-        "size": rng.uniform(0.7, 0.95),
+        "size": rng.uniform(1.0, 1.3),
     }
 
 
@@ -446,10 +449,10 @@ def _draw_thing(img, label, W: World, th: Thing, z: float, t: int) -> None:
             foot = sx * (0.08 + stride * sx)
             _poly(img, label, [P(sx * 0.02, H * 0.5), P(sx * 0.16, H * 0.5),
                                P(foot + 0.07, 0), P(foot - 0.07, 0)], p["pants"] * shade, PED)
-            _poly(img, label, [P(sx * 0.2, H * 0.8), P(sx * 0.28, H * 0.78),
-                               P(sx * 0.27, H * 0.46), P(sx * 0.19, H * 0.46)], p["shirt"] * 0.85 * shade, PED)
-        _poly(img, label, [P(-0.2, H * 0.48), P(0.2, H * 0.48), P(0.21, H * 0.82),
-                           P(-0.21, H * 0.82)], p["shirt"] * shade, PED)
+            _poly(img, label, [P(sx * 0.24, H * 0.8), P(sx * 0.34, H * 0.78),
+                               P(sx * 0.33, H * 0.46), P(sx * 0.23, H * 0.46)], p["shirt"] * 0.85 * shade, PED)
+        _poly(img, label, [P(-0.24, H * 0.48), P(0.24, H * 0.48), P(0.25, H * 0.82),
+                           P(-0.25, H * 0.82)], p["shirt"] * shade, PED)
         _ellipse(img, label, P(0, H * 0.9), (0.11 * s, 0.13 * s), p["skin"] * shade, PED)
     elif th.kind == "pole":
         hw, H = p["w"] / 2, p["h"]

@@ -67,8 +67,9 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def s3_etag(path: Path, part_size: int = PART_SIZE) -> str:
+def s3_etag(path: Path, part_size: int | None = None) -> str:
     """The ETag S3 gives ``path`` when uploaded with ``part_size`` multipart settings."""
+    part_size = part_size or PART_SIZE
     size = path.stat().st_size
     with open(path, "rb") as fh:
         if size < part_size:

@@ -8,8 +8,16 @@ import boto3
 import numpy as np
 import pytest
 
-from segtrain.data.storage import PART_SIZE, download, parse_s3_uri, s3_etag, upload
+from segtrain.data import storage
+from segtrain.data.storage import download, parse_s3_uri, s3_etag, upload
 from segtrain.errors import ConfigError, DataError
+
+SMALL_PART = 5 * 1024 * 1024  # S3's minimum part size keeps the multipart test quick
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch):
+    monkeypatch.setattr(storage, "PART_SIZE", SMALL_PART)
 
 
 @pytest.fixture
@@ -27,7 +35,7 @@ def dataset_dir(tmp_path):
         (root / f"camera_lidar_semantic/seq/camera/f{i}.png").write_bytes(rng.bytes(1000 + i))
     (root / "manifest.jsonl").write_text('{"id": "a"}\n')
     (root / ".segtrain.lock").write_text("")  # never synced
-    (root / "big.npy").write_bytes(rng.bytes(PART_SIZE + 123))  # multipart upload
+    (root / "big.npy").write_bytes(rng.bytes(SMALL_PART + 123))  # multipart upload
     return root
 
 
