@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from segtrain.data.class_weights import split_class_weights
 from segtrain.data.source import open_split
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
@@ -91,10 +92,10 @@ class LightningEngine:
             torch.set_num_threads(int(cfg.hardware.num_threads))
         datamodule = SegmentationDataModule(cfg)
         classes = ClassInfo.from_class_map(datamodule.class_map)
-        if str(cfg.model.class_weighting) != "none":
-            raise NotImplementedError(
-                "model.class_weighting is not implemented for the torch engine yet; use none"
-            )
+        weights = split_class_weights(
+            datamodule.train_source, str(cfg.model.class_weighting),
+            float(cfg.model.enet_weight_c), classes.names, classes.ignore_index,
+        )
         module = SegmentationModule(
             model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
             num_classes=_num_classes(cfg, classes),
@@ -105,6 +106,7 @@ class LightningEngine:
             # FSDP2 shards parameters along dim 0 and expects contiguous tensors
             channels_last=bool(cfg.hardware.channels_last)
             and str(cfg.trainer.parallelism) != "model_parallel",
+            class_weights=weights,
             extra_checkpoint={"classes": classes.to_json()},
         )
         ckpt_dir = Path(ctx.checkpoint_dir)
