@@ -16,7 +16,7 @@ from segtrain.data.catalog import build_catalog
 from segtrain.data.source import image_size_of_cfg, load_class_map
 
 log = logging.getLogger(__name__)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def synth(cfg: Any) -> None:

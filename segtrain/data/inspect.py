@@ -29,7 +29,7 @@ from segtrain.data.source import RawSource, open_split
 from segtrain.errors import DataError
 
 log = logging.getLogger(__name__)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def output_dir(cfg: Any) -> Path:

@@ -69,6 +69,7 @@ class RawSource:
         index_table: np.ndarray | None,
         image_size: tuple[int, int],
         unknown_colors: str = "ignore",
+        on_error: str = "error",
     ) -> None:
         self.root = Path(root)
         self.records = list(records)
@@ -77,15 +78,32 @@ class RawSource:
         self.index_table = index_table
         self.image_size = image_size
         self.unknown_colors = unknown_colors
+        self.on_error = on_error
         self.ids = [r.id for r in self.records]
+        self.skipped: set[str] = set()  # per process: samples that failed to decode
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> Sample:
-        rec = self.records[i]
-        image, mask, _ = self.load(rec)
-        return Sample(rec.id, image, mask)
+        """The sample; under ``dataset.on_error=skip`` a sample that fails to decode (a
+        corrupt file the cheap manifest checks could not see) is replaced by the next
+        readable one and counted in ``skipped``, so one bad file cannot end a long run."""
+        n = len(self.records)
+        for k in range(min(n, 16) if self.on_error == "skip" else 1):
+            rec = self.records[(i + k) % n]
+            try:
+                image, mask, _ = self.load(rec)
+                return Sample(rec.id, image, mask)
+            except DataError as exc:
+                if self.on_error != "skip":
+                    raise
+                if rec.id not in self.skipped:
+                    self.skipped.add(rec.id)
+                    log.warning("skipping %s (dataset.on_error=skip; %d skipped so far): %s",
+                                rec.id, len(self.skipped), exc)
+        raise DataError(f"16 consecutive samples from {self.records[i].id} failed to decode; "
+                        "is the dataset readable?")
 
     def load(self, rec: Record) -> tuple[np.ndarray, np.ndarray | None, int]:
         """(resized image, encoded resized mask or None, unknown-colour pixel count)."""
@@ -161,7 +179,8 @@ def open_split(dataset_cfg: Any, split: str) -> SampleSource:
         log.info("%s split: %d samples from the cache %s", split, len(cached), cached.dir)
         return cached
     return RawSource(catalog.root, records, classes.class_map, classes.label_kind,
-                     classes.index_table, size, str(dataset_cfg.unknown_colors))
+                     classes.index_table, size, str(dataset_cfg.unknown_colors),
+                     str(dataset_cfg.on_error))
 
 
 def raw_source(dataset_cfg: Any, records: Sequence[Record], root: Path) -> RawSource:

@@ -266,5 +266,5 @@ def sync_command(cfg: Any, direction: str) -> SyncSummary:
         if not src:
             raise ConfigError("segtrain data download needs src=s3://bucket/prefix")
         summary = download(str(src), dst)
-    Console(highlight=False).print(summary.line())
+    Console(highlight=False, soft_wrap=True).print(summary.line())
     return summary

@@ -120,6 +120,20 @@ def test_truncated_png_in_raw_reading_names_the_file(tiny_synth):
         src[0]
 
 
+def test_skip_policy_replaces_an_undecodable_sample_while_reading(tiny_synth, caplog):
+    src = open_split(tiny_synth, "train")
+    img = src.root / src.records[0].image
+    data = bytearray(img.read_bytes())
+    data[60:400] = b"\x00" * 340  # corrupt pixels, header and IEND intact
+    img.write_bytes(bytes(data))
+    with pytest.raises(DataError):
+        src[0]
+    tiny_synth.on_error = "skip"
+    src = open_split(tiny_synth, "train")
+    assert src[0].id == src.ids[1] and src.skipped == {src.ids[0]}
+    assert "skipping" in caplog.text
+
+
 def test_importing_the_data_side_imports_no_framework():
     code = ("import sys, segtrain.data.source, segtrain.data.transforms, segtrain.data.cache, "
             "segtrain.data.commands, segtrain.data.inspect, segtrain.data.storage; "
