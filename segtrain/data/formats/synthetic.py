@@ -25,7 +25,7 @@ from segtrain.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 MARKER = "synth.json"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def synth_params(cfg: Any) -> dict:
