@@ -121,6 +121,9 @@ class ModelConfig:
     # keep BatchNorm statistics fixed while training (fine-tuning with small per-device
     # batches, and exact data-parallel equivalence)
     freeze_bn: bool = False
+    # BatchNorm running-statistics momentum (torch convention); null keeps the
+    # architecture's own (torchvision's MobileNetV3 uses 0.01)
+    bn_momentum: float | None = None
     # optimisation
     optimizer: str = "adamw"  # sgd | adamw | adam
     lr: float = 1e-3

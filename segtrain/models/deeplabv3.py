@@ -50,11 +50,30 @@ def build_deeplabv3(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Module
         num_classes=num_classes,
         aux_loss=bool(model_cfg.get("aux_loss", False)),
     )
+    set_bn_momentum(model, model_cfg.get("bn_momentum"))
     if src := model_cfg.get("pretrained_backbone"):
         load_backbone_weights(model, src, backbone)
     if src := model_cfg.get("pretrained_weights"):
         load_segmentation_weights(model, src)
     return model
+
+
+def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
+    """Give every BatchNorm layer ``momentum`` (``None``: keep the builder's).
+
+    torchvision's MobileNetV3 uses 0.01, tuned for long ImageNet schedules. Trained from
+    scratch for a few hundred steps its running statistics barely leave their initial
+    values (mean 0, variance 1), so eval-mode predictions collapse to one class while the
+    training loss looks fine; 0.1 (torch's default) tracks the data within a few dozen steps.
+    """
+    if momentum is None:
+        return
+    momentum = float(momentum)
+    if not 0.0 < momentum <= 1.0:
+        raise ConfigError(f"model.bn_momentum={momentum}; expected a value in (0, 1]")
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum
 
 
 def read_state_dict(src: str | Path) -> dict[str, torch.Tensor]:
