@@ -30,7 +30,7 @@ def test_bn_momentum_overrides_torchvisions_slow_mobilenet_default():
 
 @pytest.mark.parametrize("bad", [0.0, 1.5, -0.1])
 def test_bn_momentum_out_of_range_is_a_config_error(bad):
-    with pytest.raises(ConfigError, match="model.bn_momentum"):
+    with pytest.raises(ConfigError, match=r"model\.bn_momentum"):
         build_deeplabv3({"bn_momentum": bad}, num_classes=3)
 
 
@@ -41,7 +41,7 @@ def test_unknown_backbone_names_the_choices():
 
 def test_missing_weights_file_is_named(tmp_path):
     missing = tmp_path / "nope.pth"
-    with pytest.raises(CheckpointError, match="nope.pth"):
+    with pytest.raises(CheckpointError, match=r"nope\.pth"):
         build_deeplabv3({"pretrained_weights": str(missing)}, num_classes=3)
 
 
