@@ -319,14 +319,22 @@ class BenchConfig:
     """`segtrain bench`: speed figures as ratios measured in one run, written to a file."""
 
     task: str = "bench"
-    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3)
-    suites: list[str] = field(default_factory=lambda: ["data", "train_step"])
+    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3),
+    # scaling (1 vs N data-parallel processes)
+    suites: list[str] = field(default_factory=lambda: ["data", "train_step", "scaling"])
     output_dir: str = "bench_results"
     steps: int = 5
     warmup: int = 2
     batch_size: int = 4
     image_size: list[int] = field(default_factory=lambda: [256, 384])
     backbones: list[str] = field(default_factory=lambda: ["mobilenet_v3_large"])
+    # scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes
+    scaling_models: list[str] = field(default_factory=lambda: ["deeplabv3"])
+    scaling_devices: list[int] = field(default_factory=lambda: [1, 2])
+    scaling_samples: int = 64
+    scaling_epochs: int = 2
+    # extra `segtrain train` overrides for every scaling run (e.g. dataset.image_size=...)
+    scaling_overrides: list[str] = field(default_factory=list)
     data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
     dataset: DatasetConfig = MISSING
     paths: PathsConfig = MISSING

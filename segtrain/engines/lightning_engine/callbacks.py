@@ -18,22 +18,43 @@ log = logging.getLogger(__name__)
 
 
 class MetricLineCallback(L.Callback):
-    """Prints THE metric line (``segtrain.runtime.metric_log``) once per epoch, rank 0."""
+    """Prints THE metric line (``segtrain.runtime.metric_log``) once per epoch, rank 0.
+
+    ``throughput`` is training images per second over all ranks, data loading included
+    but the epoch-end validation excluded (Lightning validates before
+    ``on_train_epoch_end``, so the clock pauses while it runs).
+    """
 
     def __init__(self) -> None:
-        self._start = 0.0
+        self._start: float | None = None
+        self._elapsed = 0.0
+        self._in_epoch = False
         self._images = 0
         self.history: list[dict[str, float]] = []
 
+    def _pause(self) -> None:
+        if self._start is not None:
+            self._elapsed += time.perf_counter() - self._start
+            self._start = None
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._elapsed, self._images, self._in_epoch = 0.0, 0, True
         self._start = time.perf_counter()
-        self._images = 0
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._pause()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._in_epoch and self._start is None:
+            self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._images += int(batch[0].shape[0]) * trainer.world_size
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        self._pause()
+        self._in_epoch = False
+        elapsed = max(self._elapsed, 1e-9)
         metrics: dict[str, float] = {}
         train_loss = trainer.callback_metrics.get("train_loss_epoch")
         if train_loss is not None:
