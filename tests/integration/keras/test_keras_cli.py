@@ -2,7 +2,8 @@
 (.keras + SavedModel) -> evaluate -> predict, and resume after SIGKILL.
 
 Every command runs in a subprocess (TensorFlow never enters the pytest process). Each
-run traces and exports ENet, which takes a minute or more on a shared CPU: slow.
+run traces and exports ENet (about a minute on 2 cores); they stay in the fast suite
+because they are the only end-to-end coverage of the Keras engine.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from pathlib import Path
 import pytest
 
 from segtrain.runtime.metric_log import STANDARD_METRICS, parse_metric_lines
-
-pytestmark = pytest.mark.slow
 
 TINY = [
     "model=enet",

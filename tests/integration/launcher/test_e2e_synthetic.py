@@ -125,7 +125,6 @@ def test_the_request_on_the_wire_is_what_the_launcher_recorded(submitted):
     assert sm.describe_training_job(TrainingJobName=request["TrainingJobName"])
 
 
-@pytest.mark.slow
 def test_the_local_run_trains_and_uploads_model_tar_gz(trained):
     request, result, _ = trained
     assert result.status == "Completed", result.log[-3000:]
@@ -136,7 +135,6 @@ def test_the_local_run_trains_and_uploads_model_tar_gz(trained):
     assert {"results.json", "segtrain_job.json", ".hydra/config.yaml"} <= outputs
 
 
-@pytest.mark.slow
 def test_metrics_are_parsed_by_the_submitted_regexes(trained):
     _, result, _ = trained
     assert result.metric_series["epoch"] == [1.0, 2.0]
@@ -146,7 +144,6 @@ def test_metrics_are_parsed_by_the_submitted_regexes(trained):
     )
 
 
-@pytest.mark.slow
 def test_checkpoints_are_synced_to_the_per_job_checkpoint_uri(trained):
     request, _, _ = trained
     uri = request["CheckpointConfig"]["S3Uri"]
@@ -159,7 +156,6 @@ def test_checkpoints_are_synced_to_the_per_job_checkpoint_uri(trained):
     assert any(k.endswith("last.ckpt") for k in keys)
 
 
-@pytest.mark.slow
 def test_the_launcher_log_tail_reads_the_job_log_back_from_cloudwatch(trained):
     from hydra_plugins.segtrain_sagemaker._submit import LogTail
 
@@ -169,7 +165,6 @@ def test_the_launcher_log_tail_reads_the_job_log_back_from_cloudwatch(trained):
     assert any(line.startswith("[metrics] epoch=2") for line in lines)
 
 
-@pytest.mark.slow
 def test_spot_interruption_resumes_from_the_checkpoint_uri(submitted, tmp_path):
     request, _ = submitted
     request = json.loads(json.dumps(request))
@@ -224,7 +219,6 @@ def test_a_failing_job_reports_its_failure_reason(submitted, tmp_path):
     assert result.describe()["FailureReason"] == result.failure_reason
 
 
-@pytest.mark.slow
 def test_sagemaker_local_runs_segtrain_train_like_the_container(tmp_path, launcher_moto, bucket):
     from tests.integration.launcher.conftest import REGION, run_segtrain_in_process
 

@@ -90,7 +90,6 @@ def test_a_local_dataset_is_uploaded_and_becomes_the_train_channel(
     assert sorted(keys(uri)) == ["classes.csv", "images/a.png"]
 
 
-@pytest.mark.slow
 def test_waiting_streams_logs_fetches_outputs_and_returns_the_objective(
     tmp_path, launcher_overrides, monkeypatch, capsys
 ):
