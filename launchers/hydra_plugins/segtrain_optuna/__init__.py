@@ -1,0 +1,1 @@
+"""segtrain's Optuna sweeper plugin for Hydra (``hydra/sweeper=segtrain_optuna``)."""
