@@ -112,8 +112,15 @@ class OptunaSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         study = self._study()
         done = sum(1 for t in study.trials if t.state.is_finished())
-        if done:
-            log.info("Study %s already holds %d finished trials", study.study_name, done)
+        todo = max(self.n_trials - done, 0)
+        if done:  # a persistent study resumed: n_trials counts the whole study
+            log.info(
+                "Study %s already holds %d of %d trials; running %d more",
+                study.study_name,
+                done,
+                self.n_trials,
+                todo,
+            )
         log.info(
             "Optuna %s search (%s) over %s; %d trials, %d at a time",
             self.sampler_name,
@@ -124,8 +131,8 @@ class OptunaSweeper(Sweeper):
         )
         trials_run: list[dict[str, Any]] = []
         job_idx = 0
-        while job_idx < self.n_trials:
-            size = min(self.n_jobs, self.n_trials - job_idx)
+        while job_idx < todo:
+            size = min(self.n_jobs, todo - job_idx)
             trials = [study.ask(distributions) for _ in range(size)]
             batch = [
                 [*fixed, *(as_override(k, t.params[k]) for k in distributions)] for t in trials

@@ -66,3 +66,25 @@ def test_segtrain_train_sweep_optuna_runs_each_trial_as_a_training_job(tmp_path)
     for job in ("0", "1"):  # each trial is a complete training job with its own model
         assert (sweep / job / "model" / "model.pt").is_file()
         assert (sweep / job / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_a_persistent_study_resumes_and_runs_only_the_missing_trials(tmp_path):
+    def sweep(n_trials: int, name: str) -> dict:
+        out = run(
+            [
+                sys.executable, str(HERE / "quadratic_app.py"), "-m",
+                "hydra/sweeper=segtrain_optuna", f"hydra.sweeper.n_trials={n_trials}",
+                f"hydra.sweeper.storage=sqlite:///{tmp_path}/study.db",
+                "hydra.sweeper.study_name=quadratic", "x=interval(0.0, 5.0)",
+                f"hydra.sweep.dir={tmp_path}/{name}",
+            ],
+            cwd=tmp_path,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        return yaml.safe_load((tmp_path / name / "optimization_results.yaml").read_text())
+
+    first = sweep(3, "first")  # as if killed after 3 of 5 trials
+    second = sweep(5, "second")
+    assert [t["number"] for t in first["trials"]] == [0, 1, 2]
+    assert [t["number"] for t in second["trials"]] == [3, 4]
+    assert second["best_value"] >= first["best_value"]
