@@ -77,17 +77,33 @@ def _scaling_run(cfg: DictConfig, model: str, devices: int, work: Path) -> dict[
     lines = parse_metric_lines(out.stdout + out.stderr, names=["throughput"])
     if not lines:
         raise RuntimeError(f"scaling benchmark run {model} x{devices} printed no metric line")
-    return {"model": model, "processes": devices, "images_per_s": round(lines[-1]["throughput"], 2)}
+    return {
+        "model": model,
+        "replicas": devices,
+        "how": _how(model, devices),
+        "images_per_s": round(lines[-1]["throughput"], 2),
+    }
+
+
+def _how(model: str, devices: int) -> str:
+    """What N replicas mean for the engine: torch runs processes, Keras one process."""
+    if devices == 1:
+        return "1 process"
+    if model == "enet":
+        return f"1 process, MirroredStrategy over {devices} devices"
+    return f"{devices} processes (DDP)"
 
 
 def _scaling(cfg: DictConfig) -> dict[str, Any]:
-    """Data-parallel scaling: global training images/s for 1 vs N processes on this machine.
+    """Data-parallel scaling: global training images/s for 1 vs N replicas on this machine.
 
-    Each run is a real ``segtrain train`` (gloo on CPU), so the figure includes data
-    loading and gradient all-reduce; the last epoch is reported (the first pays for
-    start-up). On a 2-core machine two processes share the same cores that one process
-    already uses with two threads, so a ratio near (or below) 1.0 is the honest result:
-    the suite shows the overhead of the distribution, not a speed-up.
+    Each run is a real ``segtrain train``, so the figure includes data loading and the
+    gradient all-reduce: DeepLabV3 runs N DDP processes (gloo on CPU), ENet one process
+    whose MirroredStrategy drives N devices (logical CPUs here). The last epoch is
+    reported (the first pays for start-up and tracing). On a 2-core machine N replicas
+    share the same cores that one already uses with two threads, so a ratio near (or
+    below) 1.0 is the honest result: the suite shows the overhead of the distribution,
+    not a speed-up.
     """
     rows = []
     with tempfile.TemporaryDirectory(prefix="segtrain-scaling-") as tmp:

@@ -166,7 +166,7 @@ class TrainerConfig:
     backend: str = "auto"
     # model_parallel: how the model is split (torch: fsdp2; keras: stage->device map)
     sharding: str = "fsdp2"
-    stage_devices: list[int] = field(default_factory=list)
+    stage_devices: list[str] = field(default_factory=list)  # keras: stage -> device
     deterministic: bool = False
 
 
@@ -329,7 +329,7 @@ class BenchConfig:
     image_size: list[int] = field(default_factory=lambda: [256, 384])
     backbones: list[str] = field(default_factory=lambda: ["mobilenet_v3_large"])
     # scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes
-    scaling_models: list[str] = field(default_factory=lambda: ["deeplabv3"])
+    scaling_models: list[str] = field(default_factory=lambda: ["deeplabv3", "enet"])
     scaling_devices: list[int] = field(default_factory=lambda: [1, 2])
     scaling_samples: int = 64
     scaling_epochs: int = 2

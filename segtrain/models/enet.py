@@ -317,6 +317,62 @@ _STAGE_2_3 = (
 )
 
 
+#: ENet's stages in order; model parallelism places each on a device
+STAGES = ("initial", "stage1", "stage2", "stage3", "stage4", "stage5", "fullconv")
+
+
+def stage_initial(x):
+    """Input check + initial block: H x W x 3 -> H/2 x W/2 x 16."""
+    x = InputSizeCheck(name="input_size_check")(x)
+    return initial_block(x)
+
+
+def stage_1(x, dropout: float = 0.01):
+    """Bottlenecks 1.0-1.4 -> (H/4 x W/4 x 64, argmax indices of 1.0's pooling)."""
+    x, indices = bottleneck(x, 64, "bottleneck1_0", "downsampling", dropout=dropout)
+    for i in range(1, 5):
+        x = bottleneck(x, 64, f"bottleneck1_{i}", dropout=dropout)
+    return x, indices
+
+
+def stage_2(x, dropout: float = 0.1):
+    """Bottlenecks 2.0-2.8 -> (H/8 x W/8 x 128, argmax indices of 2.0's pooling)."""
+    x, indices = bottleneck(x, 128, "bottleneck2_0", "downsampling", dropout=dropout)
+    return _stage_2_3(x, 2, dropout), indices
+
+
+def stage_3(x, dropout: float = 0.1):
+    """Bottlenecks 3.1-3.8 (the layout of 2.1-2.8; 3.0 does not exist)."""
+    return _stage_2_3(x, 3, dropout)
+
+
+def _stage_2_3(x, stage: int, dropout: float):
+    for i, (kind, dilation) in enumerate(_STAGE_2_3, start=1):
+        x = bottleneck(x, 128, f"bottleneck{stage}_{i}", kind, dilation, dropout)
+    return x
+
+
+def stage_4(x, indices, dropout: float = 0.1):
+    """Bottlenecks 4.0 (unpooling with stage 2's indices) - 4.2 -> H/4 x W/4 x 64."""
+    x = bottleneck(x, 64, "bottleneck4_0", "upsampling", dropout=dropout, indices=indices)
+    for i in (1, 2):
+        x = bottleneck(x, 64, f"bottleneck4_{i}", dropout=dropout)
+    return x
+
+
+def stage_5(x, indices, dropout: float = 0.1):
+    """Bottlenecks 5.0 (unpooling with stage 1's indices) - 5.1 -> H/2 x W/2 x 16."""
+    x = bottleneck(x, 16, "bottleneck5_0", "upsampling", dropout=dropout, indices=indices)
+    return bottleneck(x, 16, "bottleneck5_1", dropout=dropout)
+
+
+def stage_fullconv(x, num_classes: int):
+    """2x2 stride-2 transposed conv to ``num_classes`` float32 logits at H x W."""
+    logits = layers.Conv2DTranspose(num_classes, 2, strides=2, padding="same", name="fullconv")(x)
+    # logits in float32 under a mixed policy: softmax/CE are unstable in 16-bit
+    return layers.Activation("linear", dtype="float32", name="logits")(logits)
+
+
 def build_enet(
     num_classes: int,
     input_shape: Sequence[int | None] = (None, None, 3),
@@ -336,31 +392,10 @@ def build_enet(
     check_input_size(input_shape[0], input_shape[1])
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = InputSizeCheck(name="input_size_check")(inputs)
-    x = initial_block(x)
-
-    # stage 1
-    x, idx1 = bottleneck(x, 64, "bottleneck1_0", "downsampling", dropout=dropout_stage1)
-    for i in range(1, 5):
-        x = bottleneck(x, 64, f"bottleneck1_{i}", dropout=dropout_stage1)
-
-    # stage 2
-    x, idx2 = bottleneck(x, 128, "bottleneck2_0", "downsampling", dropout=dropout)
-    # stages 2 and 3 share the layout (3.0 does not exist)
-    for stage in (2, 3):
-        for i, (kind, dilation) in enumerate(_STAGE_2_3, start=1):
-            x = bottleneck(x, 128, f"bottleneck{stage}_{i}", kind, dilation, dropout)
-
-    # stage 4
-    x = bottleneck(x, 64, "bottleneck4_0", "upsampling", dropout=dropout, indices=idx2)
-    for i in (1, 2):
-        x = bottleneck(x, 64, f"bottleneck4_{i}", dropout=dropout)
-
-    # stage 5
-    x = bottleneck(x, 16, "bottleneck5_0", "upsampling", dropout=dropout, indices=idx1)
-    x = bottleneck(x, 16, "bottleneck5_1", dropout=dropout)
-
-    logits = layers.Conv2DTranspose(num_classes, 2, strides=2, padding="same", name="fullconv")(x)
-    # logits in float32 under a mixed policy: softmax/CE are unstable in 16-bit
-    logits = layers.Activation("linear", dtype="float32", name="logits")(logits)
-    return keras.Model(inputs, logits, name=name)
+    x = stage_initial(inputs)
+    x, idx1 = stage_1(x, dropout_stage1)
+    x, idx2 = stage_2(x, dropout)
+    x = stage_3(x, dropout)
+    x = stage_4(x, idx2, dropout)
+    x = stage_5(x, idx1, dropout)
+    return keras.Model(inputs, stage_fullconv(x, num_classes), name=name)

@@ -24,16 +24,19 @@ LAST_NAME = "last.ckpt"
 _EPOCH_RE = re.compile(r"epoch[=_-]?(\d+)")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = "") -> Path:
     """Call ``write(tmp_path)`` then rename the result to ``path`` atomically.
 
     ``write`` receives a path in the destination directory (same filesystem, so the
     rename is atomic) and must create the file there. On any error the temporary file
-    is removed and the previous ``path`` (if any) is left untouched.
+    is removed and the previous ``path`` (if any) is left untouched. ``suffix`` ends the
+    temporary name, for writers that insist on an extension (Keras: ``.weights.h5``).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + final.name + ".", dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=TMP_PREFIX + final.name + ".", suffix=suffix, dir=final.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -34,6 +34,31 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
+def _tf_config_rank(env: Mapping[str, str]) -> tuple[int, int]:
+    """(rank, world size) of this process according to ``TF_CONFIG`` ((0, 1) without one).
+
+    Ranks follow TensorFlow's chief convention: the ``chief`` task (if any) is rank 0,
+    then the workers in order; evaluator and parameter-server tasks do not count.
+    """
+    raw = env.get("TF_CONFIG")
+    if not raw:
+        return 0, 1
+    try:
+        spec = json.loads(raw)
+        cluster = spec.get("cluster", {})
+        task = spec.get("task", {})
+        chiefs = len(cluster.get("chief", []))
+        world = chiefs + len(cluster.get("worker", []))
+        kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise ConfigError(f"TF_CONFIG={raw!r} is not valid TF_CONFIG JSON") from None
+    if world == 0:
+        return 0, 1
+    # an evaluator or parameter server is never rank 0 (it must not write outputs)
+    rank = 0 if kind == "chief" else chiefs + index if kind == "worker" else world
+    return rank, world
+
+
 def is_sagemaker(env: Mapping[str, str] | None = None) -> bool:
     """True inside a SageMaker training job (or a faithful local imitation of one)."""
     env = os.environ if env is None else env
@@ -85,6 +110,7 @@ class RunContext:
             return cls._sagemaker(env, interactive)
         paths = paths or {}
         output = Path(str(paths.get("output_dir", "outputs")))
+        tf_rank, tf_world = _tf_config_rank(env)
         return cls(
             platform="local",
             checkpoint_dir=Path(str(paths.get("checkpoint_dir", output / "checkpoints"))),
@@ -93,9 +119,9 @@ class RunContext:
             log_dir=Path(str(paths.get("log_dir", output / "logs"))),
             data_dir=Path(str(paths.get("data_dir", "data"))),
             # Lightning's launcher sets only LOCAL_RANK for its single-node children
-            rank=_int(env, "RANK", _int(env, "LOCAL_RANK", 0)),
+            rank=_int(env, "RANK", _int(env, "LOCAL_RANK", tf_rank)),
             local_rank=_int(env, "LOCAL_RANK", 0),
-            world_size=_int(env, "WORLD_SIZE", 1),
+            world_size=_int(env, "WORLD_SIZE", tf_world),
             node_rank=_int(env, "NODE_RANK", _int(env, "GROUP_RANK", 0)),
             master_addr=env.get("MASTER_ADDR", "127.0.0.1"),
             master_port=_int(env, "MASTER_PORT", 29500),
@@ -149,6 +175,32 @@ class RunContext:
         return {
             "cluster": {"worker": [f"{h}:{port}" for h in self.hosts]},
             "task": {"type": "worker", "index": self.node_rank},
+        }
+
+    def multi_worker_tf_config(self) -> dict[str, Any] | None:
+        """The ``TF_CONFIG`` of a multi-worker run, or None for a one-process run.
+
+        TensorFlow runs one worker process per machine (each drives that machine's
+        devices). SageMaker: one worker per host of ``SM_HOSTS``. Locally, torchrun-style
+        variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) describe
+        the processes; TensorFlow needs every worker's address while torchrun shares only
+        the master's, so worker ``i`` listens on ``MASTER_PORT + i`` of ``MASTER_ADDR``:
+        right for several processes on one machine (127.0.0.1). Workers on several
+        machines locally need an explicit ``TF_CONFIG`` (which always wins).
+        """
+        if self.is_sagemaker:
+            return self.tf_config() if len(self.hosts) > 1 else None
+        if self.world_size <= 1:
+            return None
+        if not 0 <= self.rank < self.world_size:
+            raise ConfigError(f"RANK={self.rank} is not in [0, WORLD_SIZE={self.world_size})")
+        return {
+            "cluster": {
+                "worker": [
+                    f"{self.master_addr}:{self.master_port + i}" for i in range(self.world_size)
+                ]
+            },
+            "task": {"type": "worker", "index": self.rank},
         }
 
     def write_failure(self, message: str) -> None:

@@ -51,6 +51,7 @@ def test_scaling_suite_reports_images_per_second_for_1_and_2_processes(tmp_path)
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = json.loads((tmp_path / "results" / "scaling.json").read_text())["rows"]
-    assert [r["processes"] for r in rows] == [1, 2]
+    assert [r["replicas"] for r in rows] == [1, 2]
+    assert rows[1]["how"] == "2 processes (DDP)"
     assert all(r["images_per_s"] > 0 for r in rows)
     assert rows[0]["speedup_vs_1"] == 1.0

@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 
-from segtrain.runtime.checkpoints import TMP_PREFIX, atomic_write_text
+from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
 from segtrain.runtime.metric_log import log_metrics
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ LAST_WEIGHTS = "last.weights.h5"
 BEST_STATE = "best.json"
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
+WEIGHTS_SUFFIX = ".weights.h5"
 
 #: Keras log key -> metric-line name
 LINE_KEYS = {
@@ -48,21 +48,9 @@ LINE_KEYS = {
 def atomic_save_weights(model: keras.Model, path: Path) -> Path:
     """``model.save_weights(path)`` through a temporary file and an atomic rename.
 
-    Keras insists on names ending in ``.weights.h5``, so the temporary file is
-    ``.tmp-<random>.<name>`` in the same directory.
+    Keras insists on names ending in ``.weights.h5``, so the temporary file keeps it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}.{path.name}"
-    try:
-        model.save_weights(str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: model.save_weights(str(tmp)), suffix=WEIGHTS_SUFFIX)
 
 
 def backup_epoch(backup_dir: Path) -> int | None:
@@ -184,3 +172,19 @@ class MetricLine(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **metrics})
         if self.print_lines:
             log_metrics(metrics, epoch=epoch + 1)
+
+
+def logger_callbacks(cfg: Any, log_dir: Path) -> list[keras.callbacks.Callback]:
+    """``logger.csv`` and ``logger.tensorboard`` (for the process that writes logs)."""
+    out: list[keras.callbacks.Callback] = []
+    if cfg.logger.get("csv"):
+        csv_dir = Path(log_dir) / "csv"
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        out.append(keras.callbacks.CSVLogger(str(csv_dir / "metrics.csv"), append=True))
+    if cfg.logger.get("tensorboard"):
+        out.append(
+            keras.callbacks.TensorBoard(
+                str(Path(log_dir) / "tensorboard"), write_graph=False, profile_batch=0
+            )
+        )
+    return out

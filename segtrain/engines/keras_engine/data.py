@@ -90,6 +90,32 @@ def limit_to_batches(limit: float | int | None, total: int) -> int:
     return min(total, int(limit))
 
 
+def common_steps(
+    total: int,
+    shards: int,
+    batch_size: int,
+    *,
+    train: bool,
+    limit_batches: float | int | None = None,
+) -> int:
+    """Batches per pass that every one of ``shards`` workers can run in step.
+
+    Collective ops wait for every worker, so all must run the same number of steps.
+    Shards of the sorted list differ by at most one sample: training takes the count of
+    the smallest shard (its last samples wait for the next shuffle), evaluation the
+    count of the largest (smaller shards are padded with void-only samples, which count
+    nowhere), so every validation sample is scored exactly once.
+    """
+    if train:
+        smallest = total // shards
+        if smallest == 0:
+            raise ValueError(f"{total} training samples cannot feed {shards} workers")
+        steps = max(smallest // batch_size, 1)
+    else:
+        steps = math.ceil(math.ceil(total / shards) / batch_size)
+    return limit_to_batches(limit_batches, steps)
+
+
 def make_dataset(
     source: SampleSource,
     transform: Callable,
@@ -102,17 +128,24 @@ def make_dataset(
     shard: Shard = Shard(),
     limit_batches: float | int | None = None,
     num_parallel_calls: int | None = None,
+    max_steps: int | None = None,
+    pad_to_steps: int | None = None,
 ) -> InputPipeline:
     """Batches of ``(float32 (B,H,W,3), int64 (B,H,W))``.
 
     Training shuffles, augments and drops a last partial batch (BatchNorm on a batch of
     one is meaningless) unless the shard holds fewer samples than one batch.
+    ``max_steps`` caps the batches per pass; ``pad_to_steps`` (evaluation) fills every
+    batch to ``batch_size`` and appends batches up to that count, all padding being
+    zero images with void masks (multi-worker runs need equal step counts).
     """
     indices = shard_indices(list(source.ids), shard)
     n = len(indices)
     drop_remainder = train and n >= batch_size
     full = n // batch_size if drop_remainder else math.ceil(n / batch_size)
     steps = limit_to_batches(limit_batches, full)
+    if max_steps is not None:
+        steps = min(steps, max_steps)
     images = steps * batch_size if drop_remainder or steps < full else n
 
     loader = _Loader(source, transform, ignore_index)
@@ -138,6 +171,9 @@ def make_dataset(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if steps < full:
         ds = ds.take(steps)
+    if pad_to_steps is not None:
+        ds = _pad_batches(ds, batch_size, pad_to_steps - steps, (h, w), ignore_index)
+        steps = pad_to_steps
     ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
@@ -145,3 +181,27 @@ def make_dataset(
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     ds = ds.with_options(options)
     return InputPipeline(dataset=ds, num_samples=n, steps=steps, images_per_pass=images)
+
+
+def _pad_batches(
+    ds: tf.data.Dataset, batch_size: int, extra: int, size: tuple[int, int], ignore_index: int
+) -> tf.data.Dataset:
+    """Fill partial batches and append ``extra`` batches; padding is void everywhere."""
+    h, w = size
+
+    def fill(images, masks):
+        short = batch_size - tf.shape(images)[0]
+        images = tf.pad(images, [[0, short], [0, 0], [0, 0], [0, 0]])
+        masks = tf.pad(masks, [[0, short], [0, 0], [0, 0]], constant_values=ignore_index)
+        return tf.ensure_shape(images, [batch_size, h, w, 3]), tf.ensure_shape(
+            masks, [batch_size, h, w]
+        )
+
+    ds = ds.map(fill)
+    if extra > 0:
+        blank = (
+            tf.zeros([batch_size, h, w, 3], tf.float32),
+            tf.fill([batch_size, h, w], tf.constant(ignore_index, tf.int64)),
+        )
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(extra))
+    return ds

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from segtrain.data.source import SampleSource, open_split
+from segtrain.data.source import open_split
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
 from segtrain.engines.keras_engine.callbacks import (
@@ -38,52 +36,32 @@ from segtrain.engines.keras_engine.callbacks import (
     BestAndLastWeights,
     MetricLine,
     backup_epoch,
+    logger_callbacks,
 )
-from segtrain.engines.keras_engine.data import Shard, make_dataset
-from segtrain.engines.keras_engine.hardware import (
-    build_strategy,
-    configure_threads,
-    dtype_policy,
-    jit_compile,
-    precision_policy,
+from segtrain.engines.keras_engine.cluster import Cluster, resolve_cluster
+from segtrain.engines.keras_engine.data import make_dataset
+from segtrain.engines.keras_engine.export import export_model
+from segtrain.engines.keras_engine.fit_loop import fit_data_parallel
+from segtrain.engines.keras_engine.hardware import build_strategy, configure_threads, dtype_policy
+from segtrain.engines.keras_engine.setup import (
+    TrainSetup,
+    build_model,
+    image_size,
+    prepare,
+    resume_point,
 )
-from segtrain.engines.keras_engine.losses import (
-    MaskedSparseCrossEntropy,
-    class_pixel_counts,
-    class_weights,
-)
-from segtrain.engines.keras_engine.metrics import segmentation_metrics
-from segtrain.engines.keras_engine.optim import build_optimizer
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.metrics import confusion_matrix as confusion_np
 from segtrain.metrics import format_iou_table, scores_from_confusion
-from segtrain.models.enet import SIZE_FACTOR, build_enet, check_input_size
+from segtrain.models.enet import SIZE_FACTOR, STAGES, build_enet
+from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
 from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
-from segtrain.runtime.checkpoints import TMP_PREFIX, clean_partial
+from segtrain.runtime.checkpoints import clean_partial
 from segtrain.runtime.env import RunContext
 
 log = logging.getLogger(__name__)
 
-BACKUP_DIR = "backup"
-SAVED_MODEL_DIR = "saved_model"
 CLASSES_FILE = "classes.json"
-
-
-def _image_size(dataset_cfg: Any) -> tuple[int, int]:
-    size = [int(v) for v in dataset_cfg.image_size]
-    if len(size) != 2:
-        raise ConfigError(f"dataset.image_size={size}; expected [height, width]")
-    return size[0], size[1]
-
-
-def _num_classes(cfg: DictConfig, classes: ClassInfo) -> int:
-    configured = cfg.model.get("num_classes")
-    if configured is not None and int(configured) != classes.num_classes:
-        raise ConfigError(
-            f"model.num_classes={configured} but dataset {cfg.dataset.name} has "
-            f"{classes.num_classes} classes; leave model.num_classes=null to take the dataset's"
-        )
-    return classes.num_classes
 
 
 def _verbose(cfg: DictConfig, ctx: RunContext) -> int:
@@ -92,171 +70,56 @@ def _verbose(cfg: DictConfig, ctx: RunContext) -> int:
     return 1 if bar and ctx.is_global_zero else 0
 
 
-def _loss_weights(cfg: DictConfig, source: SampleSource, classes: ClassInfo) -> list[float] | None:
-    method = str(cfg.model.class_weighting)
-    if method == "none":
-        return None
-    masks = (source[i].mask for i in range(len(source)))
-    counts = class_pixel_counts(masks, classes.num_classes, classes.ignore_index)
-    weights = class_weights(counts, method, float(cfg.model.enet_weight_c))
-    assert weights is not None
-    log.info(
-        "Class weights (%s) from %d training pixels: %s",
-        method,
-        int(counts.sum()),
-        ", ".join(f"{n}={w:.2f}" for n, w in zip(classes.names, weights, strict=True)),
-    )
-    return [float(w) for w in weights]
-
-
-def _atomic_replace_dir(build: Any, final: Path) -> None:
-    """Build a directory under a temporary name, then swap it in for ``final``."""
-    tmp = final.parent / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}.{final.name}"
-    try:
-        build(tmp)
-        if final.exists():
-            old = final.parent / f"{TMP_PREFIX}old.{uuid.uuid4().hex[:8]}.{final.name}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _inference_copy(model: keras.Model, num_classes: int) -> keras.Model:
-    """A float32, uncompiled ENet for any size divisible by 8 with ``model``'s weights."""
-    with dtype_policy("float32"):
-        copy = build_enet(num_classes, name=model.name)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def export_model(
-    model: keras.Model, num_classes: int, cfg: DictConfig, classes: ClassInfo, model_dir: Path
-) -> None:
-    """model.keras + SavedModel + config.yaml + classes.json into ``model_dir``."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    clean_partial(model_dir)
-    final = _inference_copy(model, num_classes)
-    keras_file = model_dir / WEIGHT_FILES["keras"]
-    tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}.{keras_file.name}"
-    try:
-        final.save(str(tmp))
-        os.replace(tmp, keras_file)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _atomic_replace_dir(lambda p: final.export(str(p), verbose=False), model_dir / SAVED_MODEL_DIR)
-    write_metadata(model_dir, cfg, classes)
-    log.info("Final model written to %s (model.keras, %s/)", model_dir, SAVED_MODEL_DIR)
-
-
 class KerasEngine:
     framework = "keras"
 
     # ------------------------------------------------------------------------ training
     def fit(self, cfg: DictConfig, ctx: RunContext) -> RunResult:
+        """Train ENet: ``model.fit`` on one device or stage-split (``model_parallel``),
+        the distributed loop for ``data_parallel`` (see :mod:`.fit_loop`)."""
         configure_threads(cfg)
+        data_parallel = str(cfg.trainer.parallelism) == "data_parallel"
+        cluster = resolve_cluster(cfg, ctx) if data_parallel else Cluster()
+        # first: on CPU the strategies split the device into logical ones, which is only
+        # possible before anything starts the TensorFlow runtime
+        strategy = build_strategy(cfg, cluster)
         keras.utils.set_random_seed(int(cfg.seed))
         if cfg.trainer.get("deterministic"):
             tf.config.experimental.enable_op_determinism()
-        policy = precision_policy(cfg)
-        jit = jit_compile(cfg)
-        strategy = build_strategy(cfg)
-        replicas = int(strategy.num_replicas_in_sync)
+        setup = prepare(cfg, ctx, strategy, cluster)
+        if data_parallel:
+            return fit_data_parallel(setup)
+        return self._fit_keras(setup)
 
-        height, width = _image_size(cfg.dataset)
-        check_input_size(height, width)
-        train_source = open_split(cfg.dataset, "train")
-        val_source = open_split(cfg.dataset, "val")
-        classes = ClassInfo.from_class_map(train_source.class_map)
-        num_classes = _num_classes(cfg, classes)
-        if len(train_source) == 0:
-            raise ConfigError(f"dataset {cfg.dataset.name}: the train split is empty")
-        batch = int(cfg.trainer.batch_size)
-        seed = int(cfg.seed)
-        ignore = classes.ignore_index
-        workers = int(cfg.dataset.num_workers) or None
-        train = make_dataset(
-            train_source,
-            build_transform(cfg.augment, (height, width), train=True, ignore_index=ignore),
-            (height, width),
-            batch,
-            train=True,
-            seed=seed,
-            ignore_index=ignore,
-            shard=Shard(),
-            limit_batches=cfg.trainer.limit_train_batches,
-            num_parallel_calls=workers,
-        )
-        val = (
-            make_dataset(
-                val_source,
-                build_transform(cfg.augment, (height, width), train=False, ignore_index=ignore),
-                (height, width),
-                batch,
-                train=False,
-                ignore_index=ignore,
-                limit_batches=cfg.trainer.limit_val_batches,
-                num_parallel_calls=workers,
-            )
-            if len(val_source)
-            else None
-        )
-        if train.steps == 0:
-            raise ConfigError(f"dataset {cfg.dataset.name}: no training batch to run")
-        weights = _loss_weights(cfg, train_source, classes)
-
-        with dtype_policy(policy), strategy.scope():
-            model = build_enet(
-                num_classes,
-                dropout_stage1=float(cfg.model.dropout_stage1),
-                dropout=float(cfg.model.dropout),
-            )
-            self._init_weights(model, cfg)
-            model.compile(
-                optimizer=build_optimizer(cfg, train.steps, replicas),
-                loss=MaskedSparseCrossEntropy(num_classes, ignore, weights),
-                metrics=segmentation_metrics(num_classes, ignore),
-                jit_compile=jit,
-            )
-        log.info(
-            "ENet: %d trainable parameters, %d classes, %s, %dx%d, %d train / %d val images",
-            sum(int(np.prod(v.shape)) for v in model.trainable_variables),
-            num_classes,
-            policy,
-            height,
-            width,
-            train.num_samples,
-            val.num_samples if val else 0,
-        )
-
-        ckpt_dir = Path(ctx.checkpoint_dir)
-        backup_dir = ckpt_dir / BACKUP_DIR
-        resumed_from, start_epoch = self._resume_point(cfg, backup_dir)
-        if ctx.is_global_zero:
+    def _fit_keras(self, setup: TrainSetup) -> RunResult:
+        cfg, ctx, classes = setup.cfg, setup.ctx, setup.classes
+        model = build_model(setup)
+        ckpt_dir = setup.checkpoint_dir
+        backup_dir = setup.backup_dir
+        resumed_from, start_epoch = resume_point(cfg, backup_dir)
+        if setup.is_chief:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             clean_partial(ckpt_dir)
             write_metadata(ckpt_dir, cfg, classes)
 
         metric_line = MetricLine(
-            train.images_per_pass,
-            replicas,
-            print_lines=ctx.is_global_zero,
+            setup.train.images_per_pass,
+            1,
+            print_lines=setup.is_chief,
             confusion_of=lambda: _val_confusion(model),
         )
         callbacks: list[keras.callbacks.Callback] = [metric_line]
-        if ctx.is_global_zero:
+        if setup.is_chief:
             callbacks.append(BestAndLastWeights(ckpt_dir, "val_mIoU", "max"))
         callbacks.append(AtomicBackupAndRestore(str(backup_dir), delete_checkpoint=False))
-        callbacks += self._loggers(cfg, ctx)
+        if setup.is_chief:
+            callbacks += logger_callbacks(cfg, ctx.log_dir)
 
+        val = setup.val
         max_epochs = int(cfg.trainer.max_epochs)
         if start_epoch < max_epochs:
             model.fit(
-                train.dataset,
+                setup.train.dataset,
                 validation_data=val.dataset if val else None,
                 validation_freq=int(cfg.trainer.check_val_every_n_epoch),
                 epochs=max_epochs,
@@ -269,65 +132,15 @@ class KerasEngine:
 
         metrics = self._final_metrics(model, metric_line, val, classes)
         model_dir = Path(ctx.model_dir)
-        if ctx.is_global_zero:
-            export_model(model, num_classes, cfg, classes, model_dir)
+        if setup.is_chief:
+            export_model(model, setup.num_classes, cfg, classes, model_dir)
         return RunResult(
             metrics=metrics,
             model_dir=model_dir,
             epochs_completed=epochs_completed,
             resumed_from=resumed_from,
-            extra={"history": metric_line.history, "precision": policy},
+            extra={"history": metric_line.history, "precision": setup.policy},
         )
-
-    @staticmethod
-    def _resume_point(cfg: DictConfig, backup_dir: Path) -> tuple[Path | None, int]:
-        epoch = backup_epoch(backup_dir)
-        if epoch is None:
-            log.info("No backup in %s: starting from scratch", backup_dir)
-            return None, 0
-        if not cfg.resume:
-            log.info("resume=false: discarding the backup in %s, starting from scratch", backup_dir)
-            shutil.rmtree(backup_dir, ignore_errors=True)
-            return None, 0
-        log.info("Resuming from %s (epoch %d)", backup_dir, epoch)
-        return backup_dir, epoch
-
-    @staticmethod
-    def _init_weights(model: keras.Model, cfg: DictConfig) -> None:
-        source = cfg.model.get("pretrained_weights")
-        if not source:
-            return
-        path = Path(str(source)).expanduser()
-        if "://" in str(source) or not path.is_file():
-            raise ConfigError(
-                f"model.pretrained_weights={source}: expected a local .keras or .weights.h5 "
-                "file (weights are never downloaded)"
-            )
-        if path.suffix == ".keras":
-            model.set_weights(_load_keras_file(path).get_weights())
-        else:
-            try:
-                model.load_weights(str(path), skip_mismatch=True)
-            except Exception as err:
-                raise CheckpointError(f"cannot load {path} into ENet: {err}") from None
-        log.info("Initialised ENet from %s", path)
-
-    @staticmethod
-    def _loggers(cfg: DictConfig, ctx: RunContext) -> list[keras.callbacks.Callback]:
-        if not ctx.is_global_zero:
-            return []
-        out: list[keras.callbacks.Callback] = []
-        if cfg.logger.get("csv"):
-            csv_dir = Path(ctx.log_dir) / "csv"
-            csv_dir.mkdir(parents=True, exist_ok=True)
-            out.append(keras.callbacks.CSVLogger(str(csv_dir / "metrics.csv"), append=True))
-        if cfg.logger.get("tensorboard"):
-            out.append(
-                keras.callbacks.TensorBoard(
-                    str(Path(ctx.log_dir) / "tensorboard"), write_graph=False, profile_batch=0
-                )
-            )
-        return out
 
     @staticmethod
     def _final_metrics(
@@ -365,15 +178,7 @@ class KerasEngine:
         if path.name.endswith(".keras"):
             model = _load_keras_file(path)
         elif path.name.endswith(".weights.h5"):
-            num_classes = _classes_beside(path, config).num_classes
-            with dtype_policy("float32"):
-                model = build_enet(num_classes)
-            try:
-                model.load_weights(str(path))
-            except Exception as err:
-                raise CheckpointError(
-                    f"{path} does not fit an ENet with {num_classes} classes: {err}"
-                ) from None
+            model = _load_weights_file(path, _classes_beside(path, config).num_classes)
         else:
             raise CheckpointError(
                 f"{path}: the Keras engine reads .keras files and .weights.h5 checkpoints"
@@ -390,7 +195,7 @@ class KerasEngine:
                 f"the model predicts {out_classes} classes but dataset {cfg.dataset.name} has "
                 f"{classes.num_classes}; evaluate on the dataset the model was trained for"
             )
-        size = _image_size(cfg.dataset)
+        size = image_size(cfg.dataset)
         transform = build_transform(
             model.config.augment, size, train=False, ignore_index=classes.ignore_index
         )
@@ -417,7 +222,7 @@ class KerasEngine:
         self, model: LoadedModel, images: list[np.ndarray], cfg: DictConfig
     ) -> Iterator[np.ndarray]:
         config = model.config
-        size = _image_size(config.dataset)
+        size = image_size(config.dataset)
         ignore = int(OmegaConf.select(config, "dataset.ignore_index", default=255))
         transform = build_transform(config.augment, size, train=False, ignore_index=ignore)
         batch = int(cfg.get("batch_size") or 8)
@@ -446,6 +251,31 @@ def _flat_metrics(model: keras.Model) -> Iterator[Any]:
     for metric in model.metrics:
         yield metric
         yield from getattr(metric, "metrics", [])
+
+
+def _load_weights_file(path: Path, num_classes: int) -> keras.Model:
+    """A one-graph float32 ENet from a ``.weights.h5`` checkpoint of either layout.
+
+    ``trainer=model_parallel`` checkpoints hold the stage-split model's layout; they are
+    read into a SplitENet on the default device and moved over by layer name.
+    """
+    with dtype_policy("float32"):
+        model = build_enet(num_classes)
+    try:
+        model.load_weights(str(path))
+        return model
+    except Exception as err:
+        first = err
+    try:
+        with dtype_policy("float32"):
+            split = SplitENet(num_classes, dict.fromkeys(STAGES, ""))
+        split.load_weights(str(path))
+    except Exception:
+        raise CheckpointError(
+            f"{path} does not fit an ENet with {num_classes} classes: {first}"
+        ) from None
+    copy_weights_by_layer(split, model)
+    return model
 
 
 def _load_keras_file(path: Path) -> keras.Model:

@@ -1,8 +1,8 @@
 """hardware + trainer config -> TensorFlow runtime: threads, precision, strategy.
 
 Everything that builds variables (model, optimiser, metrics) happens under
-``strategy.scope()``; issue 4 trains with the default (single-device) strategy, and
-the distributed strategies plug in here.
+``strategy.scope()``; :func:`build_strategy` picks the strategy for
+``trainer.parallelism``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import keras
 import tensorflow as tf
 from omegaconf import DictConfig
 
+from segtrain.engines.keras_engine.cluster import Cluster
+from segtrain.engines.keras_engine.devices import local_devices
+from segtrain.engines.keras_engine.placement import stage_devices
 from segtrain.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -113,21 +116,131 @@ def jit_compile(cfg: DictConfig) -> bool:
     )
 
 
-def build_strategy(cfg: DictConfig) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy for ``trainer.parallelism``."""
+def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """Every BatchNormalization layer of ``model``, nested models included."""
+    found = []
+    pending = list(model.layers)
+    while pending:
+        layer = pending.pop()
+        if isinstance(layer, keras.Model):
+            pending.extend(layer.layers)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
+
+
+def batchnorm_statistics(model: keras.Model) -> list[keras.Variable]:
+    """The moving means and variances of every BatchNormalization layer of ``model``."""
+    return [
+        variable
+        for layer in batchnorm_layers(model)
+        for variable in (layer.moving_mean, layer.moving_variance)
+    ]
+
+
+def synchronize_batchnorm(model: keras.Model) -> int:
+    """Make every BatchNormalization layer compute its statistics across all replicas.
+
+    Under MirroredStrategy each replica would otherwise normalise with its own slice of the
+    batch and keep its own moving statistics: the replicas drift apart, validation scores
+    a mixture of them, and the saved model (their average) is none of them. Synchronised,
+    a data-parallel step equals a single-device step on the global batch (a test checks
+    it). Keras reads the flag at call time; it is not part of the exported model.
+
+    Opt-in (``trainer.sync_batchnorm=true``), as in the torch engine: TensorFlow traces
+    every synchronised layer's all-reduce with a custom gradient whose graph walk spans
+    the other replicas' graph, so tracing grows with the square of the layer count; with
+    ENet's 90 BatchNorm layers over 2 logical CPUs the first step's trace did not finish
+    within 10 minutes here. Without it, each replica normalises with its own batch and
+    the moving statistics are averaged across replicas after every step
+    (:class:`~segtrain.engines.keras_engine.distributed.DistributedLoop`).
+    """
+    layers = batchnorm_layers(model)
+    for layer in layers:
+        layer.synchronized = True
+    return len(layers)
+
+
+def build_strategy(cfg: DictConfig, cluster: Cluster | None = None) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy for ``trainer.parallelism`` (call it first: on CPU it
+    splits the device into logical ones, which only works before the runtime starts).
+
+    - ``single``: the default strategy (one device);
+    - ``data_parallel``, one worker: ``MirroredStrategy`` over ``hardware.devices`` local
+      devices (GPUs, or logical CPUs; on CPU the reduction goes through one device, NCCL
+      being GPU-only);
+    - ``data_parallel``, several workers (``cluster``): ``MultiWorkerMirroredStrategy``,
+      one worker process per node driving that node's GPUs (on CPU, one replica per
+      worker: TensorFlow's multi-worker strategy mirrors only over GPUs);
+    - ``model_parallel``: the default strategy; the ENet stages are placed on devices
+      (:mod:`segtrain.engines.keras_engine.placement`), whose logical CPUs are made here.
+
+    Both data-parallel strategies train with the engine's own distributed step
+    (:mod:`segtrain.engines.keras_engine.distributed`), not ``model.fit``.
+    """
     parallelism = str(cfg.trainer.parallelism)
     if parallelism not in PARALLELISMS:
         raise ConfigError(f"trainer.parallelism={parallelism!r}; expected one of {PARALLELISMS}")
+    cluster = cluster or Cluster()
     world = int(cfg.hardware.devices) * int(cfg.hardware.nodes)
     if parallelism == "single":
-        if world > 1:
+        if world > 1 or cluster.multi_worker:
             raise ConfigError(
                 f"trainer=single runs one process, but hardware asks for {world} devices; "
                 "use trainer=data_parallel or trainer=model_parallel"
             )
         return tf.distribute.get_strategy()
-    raise NotImplementedError(
-        f"trainer.parallelism={parallelism} is not implemented for the Keras engine yet "
-        "(MirroredStrategy / MultiWorkerMirroredStrategy and the stage->device split are "
-        "planned); use trainer=single"
+    if parallelism == "model_parallel":
+        if int(cfg.hardware.nodes) > 1 or cluster.multi_worker:
+            raise ConfigError(
+                "trainer=model_parallel places ENet's stages on the devices of one machine; "
+                "hardware.nodes > 1 (or a multi-worker TF_CONFIG) is not supported with it"
+            )
+        devices = stage_devices(cfg, accelerator(cfg))
+        log.info("ENet stages on %s", ", ".join(f"{k}={v}" for k, v in devices.items()))
+        return tf.distribute.get_strategy()
+    if cluster.multi_worker:
+        return _multi_worker_strategy(cfg, cluster)
+    devices = local_devices(accelerator(cfg), int(cfg.hardware.devices))
+    reduce = (
+        tf.distribute.ReductionToOneDevice(reduce_to_device=devices[0])
+        if devices[0].startswith("/CPU")
+        else None
     )
+    strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=reduce)
+    log.info("MirroredStrategy over %s", ", ".join(devices))
+    return strategy
+
+
+def _multi_worker_strategy(
+    cfg: DictConfig, cluster: Cluster
+) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """``MultiWorkerMirroredStrategy`` from ``TF_CONFIG`` (exported by resolve_cluster)."""
+    per_node = int(cfg.hardware.devices)
+    if accelerator(cfg) == "gpu":
+        found = tf.config.list_physical_devices("GPU")
+        if per_node > len(found):
+            raise ConfigError(f"hardware.devices={per_node} but this node has {len(found)} GPU(s)")
+        tf.config.set_visible_devices(found[:per_node], "GPU")
+        implementation = tf.distribute.experimental.CommunicationImplementation.AUTO
+    else:
+        if per_node != 1:
+            raise ConfigError(
+                f"hardware.devices={per_node} with hardware.nodes={cluster.num_workers} on CPU: "
+                "TensorFlow's MultiWorkerMirroredStrategy runs one CPU replica per worker; "
+                "set hardware.devices=1 (one worker process per node)"
+            )
+        implementation = tf.distribute.experimental.CommunicationImplementation.RING
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(
+            implementation=implementation
+        )
+    )
+    log.info(
+        "MultiWorkerMirroredStrategy: worker %d of %d (%s), %d replicas in sync",
+        cluster.index,
+        cluster.num_workers,
+        "chief" if cluster.is_chief else "not chief",
+        strategy.num_replicas_in_sync,
+    )
+    return strategy

@@ -5,75 +5,20 @@ engine's loss): the weighted sum of per-pixel losses divided by the sum of the w
 of the pixels that count, so both engines report comparable losses and class weighting
 changes the balance between classes, not the loss scale.
 
-Class weights (``model.class_weighting``), from the training split's pixel frequencies
-``p_c`` (ignored pixels excluded):
-
-- ``enet``: ``w_c = 1 / ln(c + p_c)`` with ``c = model.enet_weight_c`` (1.02 in the
-  ENet paper), between ``1/ln(c + 1)`` (1.42) and ``1/ln(c)`` (50.5 for c = 1.02);
-- ``inverse``: ``w_c = 1 / p_c`` scaled to mean 1 over the classes present;
-- ``none``: all ones.
-
-A class that never occurs in the training split gets weight 0 under ``inverse`` and
-the upper bound ``1/ln(c)`` under ``enet`` (its frequency is 0); it cannot affect the
-loss either way, since no pixel carries it.
+Class weights (``model.class_weighting``) come from :mod:`segtrain.data.class_weights`,
+framework-free and shared with the torch engine.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from segtrain.errors import ConfigError
-
 _PACKAGE = "segtrain.keras"
-WEIGHTINGS = ("none", "enet", "inverse")
-
-
-def class_pixel_counts(
-    masks: Iterable[np.ndarray | None], num_classes: int, ignore_index: int | None
-) -> np.ndarray:
-    """Pixels per class over ``masks`` (int64), ignoring void and out-of-range values."""
-    counts = np.zeros(num_classes, np.int64)
-    for mask in masks:
-        if mask is None:
-            continue
-        flat = np.asarray(mask).reshape(-1).astype(np.int64, copy=False)
-        keep = (flat >= 0) & (flat < num_classes)
-        if ignore_index is not None:
-            keep &= flat != ignore_index
-        counts += np.bincount(flat[keep], minlength=num_classes)[:num_classes]
-    return counts
-
-
-def class_weights(counts: np.ndarray, method: str, enet_c: float = 1.02) -> np.ndarray | None:
-    """Per-class loss weights (float32) for ``method``; None for ``none``."""
-    if method not in WEIGHTINGS:
-        raise ConfigError(f"model.class_weighting={method!r}; expected one of {WEIGHTINGS}")
-    if method == "none":
-        return None
-    counts = np.asarray(counts, np.float64)
-    total = counts.sum()
-    if total <= 0:
-        raise ConfigError(
-            f"model.class_weighting={method} needs labelled training pixels, but the "
-            "training split has none (all void or unlabelled)"
-        )
-    freq = counts / total
-    if method == "enet":
-        if enet_c <= 1.0:
-            raise ConfigError(f"model.enet_weight_c={enet_c} must be > 1 (the paper uses 1.02)")
-        return (1.0 / np.log(enet_c + freq)).astype(np.float32)
-    present = freq > 0
-    weights = np.zeros_like(freq)
-    weights[present] = 1.0 / freq[present]
-    weights[present] /= weights[present].mean()
-    return weights.astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -97,7 +42,14 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
                 f"{len(self.class_weights)} class weights for {self.num_classes} classes"
             )
 
-    def call(self, y_true, y_pred):
+    def parts(self, y_true, y_pred) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(weighted sum of per-pixel losses, sum of the weights)`` of one batch.
+
+        The loss is their ratio. The distributed train step all-reduces the denominator
+        so that every replica divides by the *global* weight sum: the summed gradients are
+        then exactly the single-device gradient of the global batch, even when replicas
+        hold different numbers of void pixels.
+        """
         target = tf.cast(y_true, tf.int32)
         logits = tf.cast(y_pred, tf.float32)
         valid = tf.logical_and(target >= 0, target < self.num_classes)
@@ -108,9 +60,12 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
         weight = tf.cast(valid, tf.float32)
         if self.class_weights is not None:
             weight *= tf.gather(tf.constant(self.class_weights, tf.float32), safe)
-        denominator = tf.reduce_sum(weight)
+        return tf.reduce_sum(per_pixel * weight), tf.reduce_sum(weight)
+
+    def call(self, y_true, y_pred):
+        numerator, denominator = self.parts(y_true, y_pred)
         # a batch made only of void pixels contributes 0, not NaN
-        return tf.math.divide_no_nan(tf.reduce_sum(per_pixel * weight), denominator)
+        return tf.math.divide_no_nan(numerator, denominator)
 
     def get_config(self):
         return {

@@ -17,9 +17,11 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
+import tensorflow as tf
 from omegaconf import DictConfig
 
 from segtrain.errors import ConfigError
+from segtrain.runtime.scaling import scaled_lr
 
 _PACKAGE = "segtrain.keras"
 SCHEDULES = ("poly", "warmup_poly", "cosine", "none")
@@ -77,21 +79,6 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def scaled_lr(cfg: DictConfig, replicas: int = 1) -> float:
-    """model.lr scaled with the global batch by trainer.lr_scaling (none|linear|sqrt)."""
-    rule = str(cfg.trainer.lr_scaling)
-    base_lr = float(cfg.model.lr)
-    global_batch = int(cfg.trainer.batch_size) * replicas * int(cfg.trainer.accumulate_grad_batches)
-    ratio = global_batch / max(int(cfg.trainer.lr_scaling_base_batch), 1)
-    if rule == "none":
-        return base_lr
-    if rule == "linear":
-        return base_lr * ratio
-    if rule == "sqrt":
-        return base_lr * math.sqrt(ratio)
-    raise ConfigError(f"trainer.lr_scaling={rule!r}; expected none, linear or sqrt")
-
-
 def build_schedule(cfg: DictConfig, steps_per_epoch: int, replicas: int = 1) -> WarmupDecay:
     """The schedule for ``cfg.model.scheduler`` over ``trainer.max_epochs`` epochs.
 
@@ -109,14 +96,46 @@ def build_schedule(cfg: DictConfig, steps_per_epoch: int, replicas: int = 1) -> 
     return WarmupDecay(scaled_lr(cfg, replicas), total, kind, warmup, float(cfg.model.poly_power))
 
 
+class ColocatedSlots:
+    """Optimizer mixin: each slot variable (momentum, velocity) on its weight's device.
+
+    Keras asks the distribution strategy to colocate slots with their variable, which
+    the default strategy does with a graph-only ``colocate_with`` that eager execution
+    ignores: under model parallelism every slot would land on the first device. A
+    device scope taken from the reference variable puts it where the weight lives.
+    """
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        handle = getattr(reference_variable, "value", reference_variable)
+        with tf.device(getattr(handle, "device", "") or ""):
+            return super().add_variable_from_reference(  # type: ignore[misc]
+                reference_variable, name=name, initializer=initializer
+            )
+
+
+_CLASSES = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def _optimizer_class(name: str, colocate_slots: bool) -> type:
+    base = _CLASSES[name]
+    if not colocate_slots:
+        return base
+    return type(f"Colocated{base.__name__}", (ColocatedSlots, base), {})
+
+
 def build_optimizer(
-    cfg: DictConfig, steps_per_epoch: int, replicas: int = 1
+    cfg: DictConfig, steps_per_epoch: int, replicas: int = 1, colocate_slots: bool = False
 ) -> keras.optimizers.Optimizer:
     """``model.optimizer`` (adam | adamw | sgd) with the configured schedule.
 
     ``weight_decay`` is Keras' decoupled decay for all three (``adam`` and ``adamw``
     therefore differ only in Keras' defaults); gradient clipping (global norm) and
-    accumulation come from the trainer config.
+    accumulation come from the trainer config. ``colocate_slots`` (model parallelism)
+    keeps each slot variable on its weight's device (:class:`ColocatedSlots`).
     """
     name = str(cfg.model.optimizer)
     if name not in OPTIMIZERS:
@@ -129,13 +148,11 @@ def build_optimizer(
     accumulate = int(cfg.trainer.accumulate_grad_batches)
     if accumulate > 1:
         common["gradient_accumulation_steps"] = accumulate
-    if name == "adam":
-        opt = keras.optimizers.Adam(**common)
-    elif name == "adamw":
+    if name == "adamw":
         common["weight_decay"] = float(cfg.model.weight_decay)
-        opt = keras.optimizers.AdamW(**common)
-    else:
-        opt = keras.optimizers.SGD(momentum=float(cfg.model.momentum), **common)
+    elif name == "sgd":
+        common["momentum"] = float(cfg.model.momentum)
+    opt = _optimizer_class(name, colocate_slots)(**common)
     if common.get("weight_decay"):
         opt.exclude_from_weight_decay(var_names=NO_DECAY)
     return opt

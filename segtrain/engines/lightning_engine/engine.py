@@ -27,15 +27,12 @@ from segtrain.engines.lightning_engine.data import (
     TorchSegmentationDataset,
 )
 from segtrain.engines.lightning_engine.module import SegmentationModule, confusion_matrix_torch
-from segtrain.engines.lightning_engine.strategies import (
-    build_strategy,
-    scaled_lr,
-    trainer_hardware_kwargs,
-)
+from segtrain.engines.lightning_engine.strategies import build_strategy, trainer_hardware_kwargs
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
 from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoint
 from segtrain.runtime.env import RunContext
+from segtrain.runtime.scaling import scaled_lr
 
 log = logging.getLogger(__name__)
 

@@ -111,21 +111,3 @@ def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
         "num_nodes": int(hw.nodes),
         "precision": precision,
     }
-
-
-def scaled_lr(cfg: DictConfig) -> float:
-    """model.lr scaled with the global batch by trainer.lr_scaling (none|linear|sqrt)."""
-    rule = str(cfg.trainer.lr_scaling)
-    base_lr = float(cfg.model.lr)
-    global_batch = (
-        int(cfg.trainer.batch_size) * int(cfg.hardware.devices) * int(cfg.hardware.nodes)
-        * int(cfg.trainer.accumulate_grad_batches)
-    )
-    ratio = global_batch / max(int(cfg.trainer.lr_scaling_base_batch), 1)
-    if rule == "none":
-        return base_lr
-    if rule == "linear":
-        return base_lr * ratio
-    if rule == "sqrt":
-        return base_lr * ratio**0.5
-    raise ConfigError(f"trainer.lr_scaling={rule!r}; expected none, linear or sqrt")

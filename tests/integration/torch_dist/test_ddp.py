@@ -19,9 +19,9 @@ import segtrain.engines.lightning_engine as lightning_engine  # noqa: E402
 from segtrain.data.source import open_split  # noqa: E402
 from segtrain.data.transforms import build_transform  # noqa: E402
 from segtrain.engines.lightning_engine.module import SegmentationModule  # noqa: E402
-from segtrain.engines.lightning_engine.strategies import scaled_lr  # noqa: E402
 from segtrain.metrics import scores_from_confusion  # noqa: E402
 from segtrain.runtime.artifacts import resolve_artifact  # noqa: E402
+from segtrain.runtime.scaling import scaled_lr  # noqa: E402
 from segtrain.tasks_common import resolve_config  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("ddp_one_step.py")

@@ -42,9 +42,22 @@ def test_single_uses_the_default_strategy_and_refuses_several_devices():
         build_strategy(_cfg(devices=2))
 
 
-def test_distributed_strategies_say_they_are_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match="data_parallel"):
-        build_strategy(_cfg(parallelism="data_parallel"))
+def test_several_nodes_without_a_cluster_say_how_to_start_the_workers():
+    from segtrain.engines.keras_engine.cluster import resolve_cluster
+    from segtrain.runtime.env import RunContext
+
+    cfg = _cfg(parallelism="data_parallel")
+    cfg.hardware.nodes = 2
+    ctx = RunContext.detect({}, env={})
+    with pytest.raises(ConfigError, match="MASTER_PORT"):
+        resolve_cluster(cfg, ctx, env={})
+
+
+def test_model_parallel_refuses_several_nodes():
+    cfg = _cfg(parallelism="model_parallel")
+    cfg.hardware.nodes = 2
+    with pytest.raises(ConfigError, match="one machine"):
+        build_strategy(cfg)
 
 
 def test_xla_is_refused_for_enet_with_the_reason():

@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segtrain.engines.keras_engine.losses import (
-    MaskedSparseCrossEntropy,
-    class_pixel_counts,
-    class_weights,
-)
+from segtrain.data.class_weights import class_pixel_counts, class_weights
+from segtrain.engines.keras_engine.losses import MaskedSparseCrossEntropy
 from segtrain.errors import ConfigError
 
 C = 4
