@@ -117,7 +117,9 @@ def validate_overrides(config_name: str, overrides: Sequence[str]) -> None:
         raise ConfigError(f"cannot parse overrides {plain}: {_first_line(err)}") from None
     if any(p.is_sweep_override() for p in parsed):
         return
-    plain = [o for o, p in zip(plain, parsed, strict=True) if not p.key_or_group.startswith("hydra")]
+    plain = [
+        o for o, p in zip(plain, parsed, strict=True) if not p.key_or_group.startswith("hydra")
+    ]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -198,7 +200,11 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     inherited = os.environ.get(COMMAND_ENV)
-    if inherited and "LOCAL_RANK" in os.environ and (not args or args[0] not in (*COMMANDS, "data")):
+    if (
+        inherited
+        and "LOCAL_RANK" in os.environ
+        and (not args or args[0] not in (*COMMANDS, "data"))
+    ):
         # a rank started by Lightning's DDP launcher with the parent's overrides only
         args = [*inherited.split(), *args]
     if not args or args[0] in ("-h", "--help", "help"):

@@ -55,8 +55,13 @@ def run_predict(cfg: DictConfig) -> Path:
     written = 0
     for (item_id, image, truth), pred in zip(items, predictions, strict=True):
         panel = side_by_side(
-            image, pred, classes.names, classes.colors, classes.ignore_index,
-            ground_truth=truth, alpha=float(resolved.overlay_alpha),
+            image,
+            pred,
+            classes.names,
+            classes.colors,
+            classes.ignore_index,
+            ground_truth=truth,
+            alpha=float(resolved.overlay_alpha),
         )
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id)
         save_png(out_dir / f"{safe}.png", panel)

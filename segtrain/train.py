@@ -30,8 +30,12 @@ def run_train(cfg: DictConfig) -> float:
     engine = load_engine(str(resolved.model.framework))
     log.info(
         "Training %s (%s) on %s [%s] with trainer=%s hardware=%s",
-        resolved.model.name, resolved.model.framework, resolved.dataset.name,
-        ctx.platform, resolved.trainer.name, resolved.hardware.name,
+        resolved.model.name,
+        resolved.model.framework,
+        resolved.dataset.name,
+        ctx.platform,
+        resolved.trainer.name,
+        resolved.hardware.name,
     )
     try:
         result = engine.fit(resolved, ctx)

@@ -15,7 +15,9 @@ LEGEND_ROW_HEIGHT = 22
 VOID_COLOR = (0, 0, 0)
 
 
-def colorize(mask: np.ndarray, colors: Sequence[tuple[int, int, int]], ignore_index: int) -> np.ndarray:
+def colorize(
+    mask: np.ndarray, colors: Sequence[tuple[int, int, int]], ignore_index: int
+) -> np.ndarray:
     """Class-index mask -> RGB using the dataset's own class colours (void: black)."""
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(colors)] = np.asarray(colors, np.uint8)
@@ -36,7 +38,9 @@ def _titled(panel: np.ndarray, title: str) -> np.ndarray:
 
 
 def legend(
-    class_ids: Sequence[int], names: Sequence[str], colors: Sequence[tuple[int, int, int]],
+    class_ids: Sequence[int],
+    names: Sequence[str],
+    colors: Sequence[tuple[int, int, int]],
     width: int,
 ) -> np.ndarray:
     """Colour swatches with class names, wrapped into rows of the panel width."""
@@ -50,8 +54,16 @@ def legend(
         x, y = c * cell + 6, r * LEGEND_ROW_HEIGHT + 4
         cv2.rectangle(strip, (x, y), (x + 16, y + 14), color, -1)
         cv2.rectangle(strip, (x, y), (x + 16, y + 14), (0, 0, 0), 1)
-        cv2.putText(strip, name[:24], (x + 22, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            name[:24],
+            (x + 22, y + 12),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.42,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return strip
 
 

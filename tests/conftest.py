@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+# TensorFlow imported before triton segfaults (DESIGN.md section 5), and the Keras unit
+# tests import TensorFlow at collection: load torchvision (which loads triton) first, so
+# any subset of the suite collects in a safe order (absent in a TensorFlow-only install).
+with contextlib.suppress(ImportError):
+    import torchvision  # noqa: F401
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig

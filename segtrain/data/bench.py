@@ -37,8 +37,14 @@ from segtrain.errors import DataError
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the augment=default preset (configs/augment/default.yaml)
-DEFAULT_AUGMENT = {"hflip": 0.5, "scale_min": 0.75, "scale_max": 1.25, "rotate_limit": 0.0,
-                   "brightness_contrast": 0.3, "hue_saturation": 0.2}
+DEFAULT_AUGMENT = {
+    "hflip": 0.5,
+    "scale_min": 0.75,
+    "scale_max": 1.25,
+    "rotate_limit": 0.0,
+    "brightness_contrast": 0.3,
+    "hue_saturation": 0.2,
+}
 
 
 def _best(fn, repeats: int) -> float:
@@ -52,14 +58,27 @@ def _best(fn, repeats: int) -> float:
 
 def _bench_cfg(cfg: Any) -> Any:
     b = cfg.get("data_bench") if hasattr(cfg, "get") else None
-    return b if b is not None else OmegaConf.create({"root": None, "image_size": [604, 960],
-                                                     "repeats": 3, "work_dir": None,
-                                                     "output_dir": "bench_results"})
+    return (
+        b
+        if b is not None
+        else OmegaConf.create(
+            {
+                "root": None,
+                "image_size": [604, 960],
+                "repeats": 3,
+                "work_dir": None,
+                "output_dir": "bench_results",
+            }
+        )
+    )
 
 
 def a2d2_root(bcfg: Any) -> Path:
-    root = Path(str(bcfg.root)) if bcfg.get("root") else (
-        REPO_ROOT / ".." / "shared" / "data" / "a2d2-sample").resolve()
+    root = (
+        Path(str(bcfg.root))
+        if bcfg.get("root")
+        else (REPO_ROOT / ".." / "shared" / "data" / "a2d2-sample").resolve()
+    )
     if not root.is_dir():
         raise DataError(
             f"data benchmark: no A2D2 frames at {root}; set data_bench.root=<A2D2 root with "
@@ -76,9 +95,15 @@ def run_data_bench(cfg: Any) -> dict:
     size = (int(bcfg.image_size[0]), int(bcfg.image_size[1]))
     with tempfile.TemporaryDirectory(prefix="segtrain-bench-") as tmp:
         work = Path(str(bcfg.work_dir)) if bcfg.get("work_dir") else Path(tmp)
-        ds = OmegaConf.structured(DatasetConfig(
-            name="a2d2", format="a2d2", root=str(root), image_size=list(size),
-            manifest=str(work / "manifest.jsonl")))
+        ds = OmegaConf.structured(
+            DatasetConfig(
+                name="a2d2",
+                format="a2d2",
+                root=str(root),
+                image_size=list(size),
+                manifest=str(work / "manifest.jsonl"),
+            )
+        )
         ds.split.val_fraction = 0.0  # one epoch over every frame
         ds.split.by = "frame"
         ds.cache.dir = str(work / "cache")
@@ -90,8 +115,9 @@ def run_data_bench(cfg: Any) -> dict:
         # (a) label encoding on decoded full-resolution labels
         labels = [read_color_label(cat.root / r.label) for r in cat.records]
         for lab in labels:
-            if not np.array_equal(encode_color_label(lab, cmap).mask,
-                                  encode_loop_baseline(lab, cmap)):
+            if not np.array_equal(
+                encode_color_label(lab, cmap).mask, encode_loop_baseline(lab, cmap)
+            ):
                 raise AssertionError("vectorised encoding differs from the loop baseline")
         # the loop is the slow side (seconds per label): once is enough and keeps it short
         t_loop = _best(lambda: [encode_loop_baseline(lab, cmap) for lab in labels], 1)
@@ -121,15 +147,27 @@ def run_data_bench(cfg: Any) -> dict:
 
     px = labels[0].shape
     rows = [
-        {"measurement": f"label encoding, {n} real A2D2 labels {px[1]}x{px[0]}, 55 colours",
-         "baseline": "notebook loop over colours", "baseline_s": round(t_loop, 3),
-         "segtrain_s": round(t_lut, 3), "speedup": f"{t_loop / t_lut:.1f}x"},
-        {"measurement": f"one epoch load+augment at {size[1]}x{size[0]}, {n} frames",
-         "baseline": "raw PNGs (decode, resize, encode)", "baseline_s": round(t_raw, 3),
-         "segtrain_s": round(t_cache, 3), "speedup": f"{t_raw / t_cache:.1f}x"},
-        {"measurement": f"one epoch load only at {size[1]}x{size[0]}, {n} frames",
-         "baseline": "raw PNGs (decode, resize, encode)", "baseline_s": round(t_raw_load, 3),
-         "segtrain_s": round(t_cache_load, 3), "speedup": f"{t_raw_load / t_cache_load:.1f}x"},
+        {
+            "measurement": f"label encoding, {n} real A2D2 labels {px[1]}x{px[0]}, 55 colours",
+            "baseline": "notebook loop over colours",
+            "baseline_s": round(t_loop, 3),
+            "segtrain_s": round(t_lut, 3),
+            "speedup": f"{t_loop / t_lut:.1f}x",
+        },
+        {
+            "measurement": f"one epoch load+augment at {size[1]}x{size[0]}, {n} frames",
+            "baseline": "raw PNGs (decode, resize, encode)",
+            "baseline_s": round(t_raw, 3),
+            "segtrain_s": round(t_cache, 3),
+            "speedup": f"{t_raw / t_cache:.1f}x",
+        },
+        {
+            "measurement": f"one epoch load only at {size[1]}x{size[0]}, {n} frames",
+            "baseline": "raw PNGs (decode, resize, encode)",
+            "baseline_s": round(t_raw_load, 3),
+            "segtrain_s": round(t_cache_load, 3),
+            "speedup": f"{t_raw_load / t_cache_load:.1f}x",
+        },
     ]
     return {
         "suite": "data",
@@ -146,15 +184,21 @@ def run_data_bench(cfg: Any) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = ["| measurement | baseline | baseline s | segtrain s | speedup |",
-             "|---|---|---:|---:|---:|"]
+    lines = [
+        "| measurement | baseline | baseline s | segtrain s | speedup |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['measurement']} | {r['baseline']} | {r['baseline_s']} | "
-                     f"{r['segtrain_s']} | {r['speedup']} |")
+        lines.append(
+            f"| {r['measurement']} | {r['baseline']} | {r['baseline_s']} | "
+            f"{r['segtrain_s']} | {r['speedup']} |"
+        )
     lines.append("")
-    lines.append(f"Cache build: {result['cache_build_s']} s for {result['frames']} frames "
-                 f"({result['cache_bytes'] / 1e6:.1f} MB); best of {result['repeats']} runs; "
-                 "single process, OpenCV single-threaded.")
+    lines.append(
+        f"Cache build: {result['cache_build_s']} s for {result['frames']} frames "
+        f"({result['cache_bytes'] / 1e6:.1f} MB); best of {result['repeats']} runs; "
+        "single process, OpenCV single-threaded."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -103,16 +103,26 @@ def _build_shard(args: tuple) -> dict:
     out = Path(out_dir)
     _save_npy(out / f"{name}.images.npy", images[: len(ok)])
     _save_npy(out / f"{name}.masks.npy", masks[: len(ok)])
-    meta = {"ids": ok, "has_mask": has_mask, "bad": bad, "unknown_pixels": unknown,
-            "want": [r.id for r in records]}
+    meta = {
+        "ids": ok,
+        "has_mask": has_mask,
+        "bad": bad,
+        "unknown_pixels": unknown,
+        "want": [r.id for r in records],
+    }
     tmp = out / f".{name}.json.tmp"
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, out / f"{name}.json")
     return {"name": name, **meta}
 
 
-def build_cache(dataset_cfg: Any, catalog: Catalog, size: tuple[int, int],
-                class_map: ClassMap, progress: bool | None = None) -> CacheSummary:
+def build_cache(
+    dataset_cfg: Any,
+    catalog: Catalog,
+    size: tuple[int, int],
+    class_map: ClassMap,
+    progress: bool | None = None,
+) -> CacheSummary:
     """Build (or finish building) the cache of every record in the catalog."""
     from omegaconf import OmegaConf
 
@@ -140,13 +150,21 @@ def build_cache(dataset_cfg: Any, catalog: Catalog, size: tuple[int, int],
             for p in out.glob(f"{stale.stem}.*"):
                 p.unlink()
     reused = len(done)
-    cfg_dict = OmegaConf.to_container(OmegaConf.create(dataset_cfg), resolve=True) \
-        if not isinstance(dataset_cfg, dict) else dataset_cfg
+    cfg_dict = (
+        OmegaConf.to_container(OmegaConf.create(dataset_cfg), resolve=True)
+        if not isinstance(dataset_cfg, dict)
+        else dataset_cfg
+    )
     policy = str(dataset_cfg.on_error)
     jobs = [(str(out), name, cfg_dict, str(catalog.root), chunk, policy) for name, chunk in todo]
     if jobs:
-        log.info("building cache %s: %d shard(s) to write, %d already complete, %d worker(s)",
-                 out, len(jobs), reused, workers)
+        log.info(
+            "building cache %s: %d shard(s) to write, %d already complete, %d worker(s)",
+            out,
+            len(jobs),
+            reused,
+            workers,
+        )
         if workers == 1 or len(jobs) == 1:
             results = (_build_shard(j) for j in jobs)
             for res in track(results, len(jobs), "caching shards", progress):
@@ -172,9 +190,17 @@ def build_cache(dataset_cfg: Any, catalog: Catalog, size: tuple[int, int],
     tmp.write_text(json.dumps(index))
     os.replace(tmp, out / INDEX)
     size_bytes = sum(p.stat().st_size for p in out.glob("shard-*.npy"))
-    return CacheSummary(out, len(chunks), len(jobs), reused,
-                        sum(len(s["ids"]) for s in shards), index["bad"],
-                        index["unknown_pixels"], time.perf_counter() - t0, size_bytes)
+    return CacheSummary(
+        out,
+        len(chunks),
+        len(jobs),
+        reused,
+        sum(len(s["ids"]) for s in shards),
+        index["bad"],
+        index["unknown_pixels"],
+        time.perf_counter() - t0,
+        size_bytes,
+    )
 
 
 def _read_shard_meta(out: Path, name: str) -> dict | None:
@@ -197,8 +223,9 @@ def read_index(out: Path) -> dict | None:
 class CacheSource:
     """Samples from memory-mapped shards; picklable (maps are reopened per process)."""
 
-    def __init__(self, dir: Path, class_map: ClassMap, ids: list[str],
-                 where: list[tuple[str, int, bool]]) -> None:
+    def __init__(
+        self, dir: Path, class_map: ClassMap, ids: list[str], where: list[tuple[str, int, bool]]
+    ) -> None:
         self.dir = Path(dir)
         self.class_map = class_map
         self.ids = ids
@@ -216,8 +243,10 @@ class CacheSource:
     def _arrays(self, shard: str) -> tuple[np.ndarray, np.ndarray]:
         arrs = self._maps.get(shard)
         if arrs is None:
-            arrs = (np.load(self.dir / f"{shard}.images.npy", mmap_mode="r"),
-                    np.load(self.dir / f"{shard}.masks.npy", mmap_mode="r"))
+            arrs = (
+                np.load(self.dir / f"{shard}.images.npy", mmap_mode="r"),
+                np.load(self.dir / f"{shard}.masks.npy", mmap_mode="r"),
+            )
             self._maps[shard] = arrs
         return arrs
 
@@ -229,8 +258,13 @@ class CacheSource:
         return Sample(self.ids[i], np.array(images[k]), np.array(masks[k]) if has_mask else None)
 
 
-def open_cached(dataset_cfg: Any, catalog: Catalog, records: list[Record],
-                class_map: ClassMap, size: tuple[int, int]) -> CacheSource | None:
+def open_cached(
+    dataset_cfg: Any,
+    catalog: Catalog,
+    records: list[Record],
+    class_map: ClassMap,
+    size: tuple[int, int],
+) -> CacheSource | None:
     """A cache-backed source for ``records`` when a matching, complete cache exists."""
     out = cache_dir(dataset_cfg, size)
     index = read_index(out)
@@ -240,8 +274,11 @@ def open_cached(dataset_cfg: Any, catalog: Catalog, records: list[Record],
         log.info("cache %s is for another image size/version; reading raw files", out)
         return None
     if index.get("class_map") != class_map.fingerprint():
-        log.info("cache %s was built with another class map; reading raw files "
-                 "(rebuild with `segtrain data prepare ... dataset.cache.enabled=true`)", out)
+        log.info(
+            "cache %s was built with another class map; reading raw files "
+            "(rebuild with `segtrain data prepare ... dataset.cache.enabled=true`)",
+            out,
+        )
         return None
     loc: dict[str, tuple[str, int, bool]] = {}
     for shard in index["shards"]:
@@ -251,11 +288,15 @@ def open_cached(dataset_cfg: Any, catalog: Catalog, records: list[Record],
     keep = [r for r in records if r.id not in bad]
     missing = [r.id for r in keep if r.id not in loc]
     if missing:
-        log.info("cache %s lacks %d sample(s) of this split (e.g. %s); reading raw files",
-                 out, len(missing), missing[0])
+        log.info(
+            "cache %s lacks %d sample(s) of this split (e.g. %s); reading raw files",
+            out,
+            len(missing),
+            missing[0],
+        )
         return None
     if len(keep) < len(records):
-        log.warning("%d sample(s) left out: they failed when the cache was built",
-                    len(records) - len(keep))
+        log.warning(
+            "%d sample(s) left out: they failed when the cache was built", len(records) - len(keep)
+        )
     return CacheSource(out, class_map, [r.id for r in keep], [loc[r.id] for r in keep])
-

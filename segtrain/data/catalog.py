@@ -101,8 +101,10 @@ def check_record(root: Path, rec: Record) -> str | None:
         if rec.label:
             lh = image_size_of(root / rec.label)
             if ih != lh:
-                return (f"image is {ih[1]}x{ih[0]} but its label {rec.label} is "
-                        f"{lh[1]}x{lh[0]} (width x height); they must match")
+                return (
+                    f"image is {ih[1]}x{ih[0]} but its label {rec.label} is "
+                    f"{lh[1]}x{lh[0]} (width x height); they must match"
+                )
     except DataError as exc:
         return str(exc)
     return None
@@ -129,8 +131,11 @@ def scan_and_check(root: Path, dataset_cfg: Any) -> tuple[ScanResult, list[ScanP
             "such samples out (they are counted in the summary)"
         )
     if problems:
-        log.warning("skipped %d bad sample(s) (dataset.on_error=skip); first: %s",
-                    len(problems), problems[0])
+        log.warning(
+            "skipped %d bad sample(s) (dataset.on_error=skip); first: %s",
+            len(problems),
+            problems[0],
+        )
     if not good:
         raise DataError(f"{root}: no usable samples found (format={dataset_cfg.format})")
     scan.records = good
@@ -151,16 +156,19 @@ def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
                 return Catalog(root, path, read_manifest(path), rebuilt=False)
             if meta is not None and meta.get("settings_hash") == want:
                 recs = read_manifest(path)
-                return Catalog(root, path, recs, rebuilt=False,
-                               split=_report_from_meta(meta))
+                return Catalog(root, path, recs, rebuilt=False, split=_report_from_meta(meta))
             log.info("manifest %s was built with other settings; rebuilding it", path)
         scan, problems = scan_and_check(root, dataset_cfg)
         report = assign_splits(scan.records, dataset_cfg.split, given=scan.has_given_splits)
         meta = {
             "settings": settings,
             "settings_hash": want,
-            "split": {"how": report.how, "note": report.note, "counts": report.counts,
-                      "groups": report.groups},
+            "split": {
+                "how": report.how,
+                "note": report.note,
+                "counts": report.counts,
+                "groups": report.groups,
+            },
             "skipped": [str(p) for p in problems],
             "num_records": len(scan.records),
         }
@@ -171,8 +179,9 @@ def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
             written = False
             log.warning("cannot write manifest %s (%s); keeping it in memory", path, exc)
         log.info("manifest: %s samples %s (%s)", len(scan.records), report.counts, report.note)
-        return Catalog(root, path, scan.records, rebuilt=True, split=report,
-                       skipped=problems, written=written)
+        return Catalog(
+            root, path, scan.records, rebuilt=True, split=report, skipped=problems, written=written
+        )
 
 
 def _report_from_meta(meta: dict) -> SplitReport | None:

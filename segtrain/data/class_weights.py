@@ -77,7 +77,9 @@ def split_class_weights(
     weights = class_weights(counts, method, enet_c)
     assert weights is not None
     log.info(
-        "Class weights (%s) from %d training pixels: %s", method, int(counts.sum()),
+        "Class weights (%s) from %d training pixels: %s",
+        method,
+        int(counts.sum()),
         ", ".join(f"{n}={w:.2f}" for n, w in zip(names, weights, strict=True)),
     )
     return [float(w) for w in weights]

@@ -215,6 +215,7 @@ class ClassMap:
         ``keep_rest`` the classes not mentioned keep their own index (in their original
         order, interleaved where their first member appeared); otherwise they are ignored.
         """
+
         def matches(pattern: str) -> list[int]:
             if pattern.endswith("*"):
                 pre = pattern[:-1]
@@ -294,8 +295,13 @@ A2D2_38: dict[str, list[str]] = {
 #: A coarse driving preset (16 classes) for small models and short runs.
 A2D2_DRIVING: dict[str, list[str]] = {
     "Road": [
-        "RD normal street", "Drivable cobblestone", "Slow drive area", "Parking area",
-        "RD restricted area", "Speed bumper", "Zebra crossing",
+        "RD normal street",
+        "Drivable cobblestone",
+        "Slow drive area",
+        "Parking area",
+        "RD restricted area",
+        "Speed bumper",
+        "Zebra crossing",
     ],
     "Lane marking": ["Solid line", "Dashed line", "Painted driv. instr."],
     "Sidewalk": ["Sidewalk", "Curbstone", "Non-drivable street"],

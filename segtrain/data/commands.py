@@ -27,17 +27,22 @@ def synth(cfg: Any) -> None:
 
     ds = cfg.dataset
     if str(ds.format) != "synthetic":
-        log.warning("dataset.format=%s; generating synthetic scenes into %s anyway",
-                    ds.format, ds.root)
+        log.warning(
+            "dataset.format=%s; generating synthetic scenes into %s anyway", ds.format, ds.root
+        )
     root = Path(str(ds.root))
     made = generate(root, ds, force=bool(cfg.get("force", False)))
     s = ds.synth
     what = "generated" if made else "already present (same parameters)"
-    console.print(f"synthetic scenes {what}: {s.num_sequences} sequences x "
-                  f"{s.frames_per_sequence} frames, {s.height}x{s.width}, seed {s.seed} -> {root}")
+    console.print(
+        f"synthetic scenes {what}: {s.num_sequences} sequences x "
+        f"{s.frames_per_sequence} frames, {s.height}x{s.width}, seed {s.seed} -> {root}"
+    )
     cat = build_catalog(ds)
-    console.print(f"manifest {cat.manifest}: {len(cat.records)} samples "
-                  f"{cat.split.counts if cat.split else ''}")
+    console.print(
+        f"manifest {cat.manifest}: {len(cat.records)} samples "
+        f"{cat.split.counts if cat.split else ''}"
+    )
 
 
 def prepare(cfg: Any) -> None:
@@ -57,8 +62,10 @@ def prepare(cfg: Any) -> None:
         for p in cat.skipped[:10]:
             console.print(f"    {p}")
     if not cat.written:
-        console.print("  [yellow]manifest kept in memory: the dataset root is not writable; "
-                      "set dataset.manifest=<writable path>[/yellow]")
+        console.print(
+            "  [yellow]manifest kept in memory: the dataset root is not writable; "
+            "set dataset.manifest=<writable path>[/yellow]"
+        )
     if ds.cache.enabled:
         from segtrain.data.cache import build_cache
 
@@ -73,8 +80,10 @@ def prepare(cfg: Any) -> None:
             for p in s.skipped[:10]:
                 console.print(f"    {p}")
         if s.unknown_pixels:
-            console.print(f"  {s.unknown_pixels} label pixels had colours outside the class "
-                          f"list and were mapped to the ignore index {ds.ignore_index}")
+            console.print(
+                f"  {s.unknown_pixels} label pixels had colours outside the class "
+                f"list and were mapped to the ignore index {ds.ignore_index}"
+            )
 
 
 def inspect(cfg: Any) -> None:

@@ -86,7 +86,9 @@ def encode_loop_baseline(label_rgb: np.ndarray, class_map: ClassMap) -> np.ndarr
     return out
 
 
-def index_table(num_classes: int, ignore_index: int, void_values: tuple[int, ...] = ()) -> np.ndarray:
+def index_table(
+    num_classes: int, ignore_index: int, void_values: tuple[int, ...] = ()
+) -> np.ndarray:
     """256-entry int16 table for index masks: 0..num_classes-1 kept, ``ignore_index`` and
     ``void_values`` -> ignore, anything else -> -1 (unknown)."""
     table = np.full(256, _UNKNOWN, np.int16)
@@ -98,7 +100,10 @@ def index_table(num_classes: int, ignore_index: int, void_values: tuple[int, ...
 
 
 def encode_index_label(
-    mask: np.ndarray, table: np.ndarray, ignore_index: int, unknown: str = "ignore",
+    mask: np.ndarray,
+    table: np.ndarray,
+    ignore_index: int,
+    unknown: str = "ignore",
     source: str = "label",
 ) -> EncodeResult:
     """Raw index mask -> class indices through a 256-entry table (e.g. SegNet 11 -> ignore)."""

@@ -81,8 +81,13 @@ def collect(cfg: Any) -> dict:
     assert cmap is not None
     total = sum(pixels.values())
     return {
-        "dataset": {"name": str(ds.name), "format": str(ds.format), "root": str(cat.root),
-                    "manifest": str(cat.manifest), "image_size": list(ds.image_size)},
+        "dataset": {
+            "name": str(ds.name),
+            "format": str(ds.format),
+            "root": str(cat.root),
+            "manifest": str(cat.manifest),
+            "image_size": list(ds.image_size),
+        },
         "samples": len(cat.records),
         "splits": {s: by_split.get(s, 0) for s in SPLITS},
         "split_note": cat.split.note if cat.split else None,
@@ -110,8 +115,13 @@ def plot_frequencies(report: dict, path: Path) -> None:
     colors = np.asarray(report["colors"]) / 255.0
     order = np.argsort(-freq)
     fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(names) + 2), 4.5))
-    ax.bar(range(len(order)), np.maximum(freq[order], 1e-9), color=colors[order],
-           edgecolor="black", linewidth=0.4)
+    ax.bar(
+        range(len(order)),
+        np.maximum(freq[order], 1e-9),
+        color=colors[order],
+        edgecolor="black",
+        linewidth=0.4,
+    )
     ax.set_yscale("log")
     ax.set_xticks(range(len(order)), [names[i] for i in order], rotation=75, fontsize=7)
     ax.set_ylabel("fraction of labelled pixels (log)")
@@ -158,9 +168,11 @@ def plot_samples(cfg: Any, path: Path, n: int, alpha: float = 0.5) -> None:
 
 
 def print_report(report: dict) -> None:
-    console.print(f"[bold]{report['dataset']['name']}[/bold] ({report['dataset']['format']}) "
-                  f"at {report['dataset']['root']}: {report['samples']} samples, "
-                  f"splits {report['splits']}")
+    console.print(
+        f"[bold]{report['dataset']['name']}[/bold] ({report['dataset']['format']}) "
+        f"at {report['dataset']['root']}: {report['samples']} samples, "
+        f"splits {report['splits']}"
+    )
     if report["split_note"]:
         console.print(f"  split: {report['split_note']}")
     console.print(f"  image sizes: {report['image_sizes']}   cameras: {report['cameras']}")
@@ -178,12 +190,18 @@ def print_report(report: dict) -> None:
     for s in report["class_pixels"]:
         t.add_column(f"{s} pixels", justify="right")
     for i, name in enumerate(report["classes"]):
-        t.add_row(str(i), name, f"{report['class_frequency'][i]:.2e}",
-                  *(f"{report['class_pixels'][s][i]:,}" for s in report["class_pixels"]))
+        t.add_row(
+            str(i),
+            name,
+            f"{report['class_frequency'][i]:.2e}",
+            *(f"{report['class_pixels'][s][i]:,}" for s in report["class_pixels"]),
+        )
     console.print(t)
     if report["unknown_color_pixels"]:
-        console.print(f"  {report['unknown_color_pixels']:,} pixels had colours outside the "
-                      "class list (mapped to the ignore index)")
+        console.print(
+            f"  {report['unknown_color_pixels']:,} pixels had colours outside the "
+            "class list (mapped to the ignore index)"
+        )
 
 
 def run_inspect(cfg: Any) -> dict:

@@ -133,8 +133,10 @@ def image_size_of(path: str | Path) -> tuple[int, int]:
         except OSError as exc:
             raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         if head != b"\x89PNG\r\n\x1a\n" or tail[:8] != b"\x00\x00\x00\x00IEND":
-            raise DataError(f"{path}: truncated or corrupt PNG (not a readable image "
-                            "or no IEND chunk); re-download it")
+            raise DataError(
+                f"{path}: truncated or corrupt PNG (not a readable image "
+                "or no IEND chunk); re-download it"
+            )
     try:
         with Image.open(path) as im:
             w, h = im.size

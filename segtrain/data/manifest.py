@@ -89,7 +89,9 @@ def assign_splits(records: list[Record], split_cfg: Any, given: bool = False) ->
         if both:
             raise ConfigError(f"groups {both} are in both val_groups and test_groups")
         for r in records:
-            r.split = "val" if r.group in val_groups else "test" if r.group in test_groups else "train"
+            r.split = (
+                "val" if r.group in val_groups else "test" if r.group in test_groups else "train"
+            )
         return _report("group", "explicit val/test groups", records)
 
     need = 1 + (val_f > 0) + (test_f > 0)
@@ -100,7 +102,9 @@ def assign_splits(records: list[Record], split_cfg: Any, given: bool = False) ->
             val_set = set(groups[len(groups) - n_val :]) if n_val else set()
             test_set = set(groups[len(groups) - n_val - n_test : len(groups) - n_val])
             for r in records:
-                r.split = "val" if r.group in val_set else "test" if r.group in test_set else "train"
+                r.split = (
+                    "val" if r.group in val_set else "test" if r.group in test_set else "train"
+                )
             return _report(
                 "group",
                 f"{len(groups)} groups: last {n_val} (sorted) to val, {n_test} to test",

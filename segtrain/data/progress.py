@@ -12,8 +12,9 @@ T = TypeVar("T")
 log = logging.getLogger("segtrain.data")
 
 
-def track(items: Iterable[T], total: int, description: str, enabled: bool | None = None
-          ) -> Iterator[T]:
+def track(
+    items: Iterable[T], total: int, description: str, enabled: bool | None = None
+) -> Iterator[T]:
     if enabled is None:
         enabled = sys.stderr.isatty()
     if enabled:

@@ -39,15 +39,27 @@ SKY, ROAD, SOLID, DASHED, SIDEWALK, BUILDING, NATURE, CAR, PED, POLE, SIGN = ran
 
 _CAR_COLOURS = np.array(
     [
-        [0.75, 0.08, 0.08], [0.1, 0.2, 0.6], [0.9, 0.9, 0.88], [0.08, 0.08, 0.09],
-        [0.55, 0.56, 0.58], [0.15, 0.35, 0.2], [0.85, 0.6, 0.1], [0.35, 0.2, 0.15],
+        [0.75, 0.08, 0.08],
+        [0.1, 0.2, 0.6],
+        [0.9, 0.9, 0.88],
+        [0.08, 0.08, 0.09],
+        [0.55, 0.56, 0.58],
+        [0.15, 0.35, 0.2],
+        [0.85, 0.6, 0.1],
+        [0.35, 0.2, 0.15],
     ]
 )
 # warm facade tones: grey facades look like road or overcast sky and teach little
 _FACADES = np.array(
     [
-        [0.85, 0.74, 0.58], [0.75, 0.50, 0.40], [0.62, 0.32, 0.24], [0.90, 0.85, 0.72],
-        [0.60, 0.42, 0.30], [0.80, 0.66, 0.48], [0.88, 0.78, 0.66], [0.70, 0.56, 0.50],
+        [0.85, 0.74, 0.58],
+        [0.75, 0.50, 0.40],
+        [0.62, 0.32, 0.24],
+        [0.90, 0.85, 0.72],
+        [0.60, 0.42, 0.30],
+        [0.80, 0.66, 0.48],
+        [0.88, 0.78, 0.66],
+        [0.70, 0.56, 0.50],
     ]
 )
 
@@ -132,7 +144,11 @@ def _segments(rng: np.random.Generator, length: float, p_building: float) -> Seg
     if not z0s:  # keep arrays non-empty; a segment far behind the camera
         z0s, z1s, hs, cols, wins, floors = [-100.0], [-99.0], [1.0], [_FACADES[0]], [3.0], [3.0]
     return Segments(
-        np.array(z0s), np.array(z1s), np.array(hs), np.array(cols), np.array(wins),
+        np.array(z0s),
+        np.array(z1s),
+        np.array(hs),
+        np.array(cols),
+        np.array(wins),
         np.array(floors),
     )
 
@@ -154,20 +170,27 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
     veg = []
     for _ in range(2):
         base = rng.uniform(4, 10)
-        bumps = cv2.resize(rng.standard_normal((1, len(zs) // 6 + 2)), (len(zs), 1),
-                           interpolation=cv2.INTER_CUBIC)[0]
+        bumps = cv2.resize(
+            rng.standard_normal((1, len(zs) // 6 + 2)), (len(zs), 1), interpolation=cv2.INTER_CUBIC
+        )[0]
         veg.append(np.clip(base + 2.5 * bumps, 1.5, None))
 
     things: list[Thing] = []
     z = rng.uniform(8, 20)
     while z < length:  # traffic ahead in our lane, about our speed
-        things.append(Thing("car", rng.uniform(-0.3, 0.3), z, speed * rng.uniform(0.85, 1.05),
-                            _car_params(rng)))
+        things.append(
+            Thing(
+                "car", rng.uniform(-0.3, 0.3), z, speed * rng.uniform(0.85, 1.05), _car_params(rng)
+            )
+        )
         z += rng.uniform(18, 45)
     z = rng.uniform(10, 40)
     while z < length:  # oncoming traffic
-        things.append(Thing("car", -lane_w + rng.uniform(-0.3, 0.3), z, -rng.uniform(0.5, 1.5),
-                            _car_params(rng)))
+        things.append(
+            Thing(
+                "car", -lane_w + rng.uniform(-0.3, 0.3), z, -rng.uniform(0.5, 1.5), _car_params(rng)
+            )
+        )
         z += rng.uniform(20, 60)
     for side, edge in ((-1, road_l), (1, road_r)):  # parked cars
         z = rng.uniform(5, 30)
@@ -178,8 +201,15 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
     for side, walk0, walk1 in ((-1, xl, road_l), (1, road_r, xr)):
         z = rng.uniform(3, 10)
         while z < length:  # pedestrians on the sidewalk
-            things.append(Thing("ped", rng.uniform(walk0 + 0.5, walk1 - 0.5), z,
-                                rng.uniform(-0.05, 0.05), _ped_params(rng)))
+            things.append(
+                Thing(
+                    "ped",
+                    rng.uniform(walk0 + 0.5, walk1 - 0.5),
+                    z,
+                    rng.uniform(-0.05, 0.05),
+                    _ped_params(rng),
+                )
+            )
             z += rng.uniform(4, 14)
         z = rng.uniform(4, 20)
         pole_x = (road_l - 0.5) if side < 0 else (road_r + 0.5)
@@ -201,22 +231,43 @@ def make_world(seed: int, h: int, w: int, frames: int) -> World:
         sky_top = np.array([grey - 0.04, grey, grey + 0.08])
         sky_hor = sky_top + 0.08
     return World(
-        h=h, w=w, f=f, cx=w / 2 + rng.uniform(-0.04, 0.04) * w,
-        yh=h * rng.uniform(0.38, 0.47), hc=rng.uniform(1.4, 1.7), speed=speed,
+        h=h,
+        w=w,
+        f=f,
+        cx=w / 2 + rng.uniform(-0.04, 0.04) * w,
+        yh=h * rng.uniform(0.38, 0.47),
+        hc=rng.uniform(1.4, 1.7),
+        speed=speed,
         # lines and dashes wider/longer than real ones: still visible at 192x288
-        road_l=road_l, road_r=road_r, lane_w=lane_w, line_w=rng.uniform(0.45, 0.55),
-        dash_len=rng.uniform(4.0, 6.0), dash_gap=rng.uniform(3.0, 5.0), xl=xl, xr=xr,
-        left=_segments(rng, length + 100, p_build), right=_segments(rng, length + 100, p_build),
-        veg_l=veg[0], veg_r=veg[1], things=things,
+        road_l=road_l,
+        road_r=road_r,
+        lane_w=lane_w,
+        line_w=rng.uniform(0.45, 0.55),
+        dash_len=rng.uniform(4.0, 6.0),
+        dash_gap=rng.uniform(3.0, 5.0),
+        xl=xl,
+        xr=xr,
+        left=_segments(rng, length + 100, p_build),
+        right=_segments(rng, length + 100, p_build),
+        veg_l=veg[0],
+        veg_r=veg[1],
+        things=things,
         road_rgb=np.array([0.33, 0.33, 0.35]) * rng.uniform(0.8, 1.2),
-        walk_rgb=[np.array([0.7, 0.66, 0.6]), np.array([0.62, 0.45, 0.40]),
-                  np.array([0.72, 0.72, 0.74])][rng.integers(3)] * rng.uniform(0.9, 1.1),
+        walk_rgb=[
+            np.array([0.7, 0.66, 0.6]),
+            np.array([0.62, 0.45, 0.40]),
+            np.array([0.72, 0.72, 0.74]),
+        ][rng.integers(3)]
+        * rng.uniform(0.9, 1.1),
         grass_rgb=np.array([0.35, 0.55, 0.2]) * rng.uniform(0.8, 1.15, 3),
         veg_rgb=np.array([0.18, 0.38, 0.12]) * rng.uniform(0.8, 1.2, 3),
-        sky_top=np.clip(sky_top, 0, 1), sky_horizon=np.clip(sky_hor, 0, 1),
+        sky_top=np.clip(sky_top, 0, 1),
+        sky_horizon=np.clip(sky_hor, 0, 1),
         clouds=0.0 if overcast else rng.uniform(0.0, 0.5),
-        brightness=rng.uniform(0.7, 1.15), tint=rng.uniform(0.92, 1.08, 3),
-        noise_sigma=rng.uniform(0.01, 0.03), sun_tan=0.0 if overcast else rng.uniform(0.2, 0.8),
+        brightness=rng.uniform(0.7, 1.15),
+        tint=rng.uniform(0.92, 1.08, 3),
+        noise_sigma=rng.uniform(0.01, 0.03),
+        sun_tan=0.0 if overcast else rng.uniform(0.2, 0.8),
         seed=seed,
     )
 
@@ -227,7 +278,9 @@ def _car_params(rng: np.random.Generator) -> dict:
         "w": rng.uniform(1.7, 2.0),
         "h": rng.uniform(1.8, 2.2) if van else rng.uniform(1.35, 1.6),
         "van": van,
-        "rgb": np.clip(_CAR_COLOURS[rng.integers(len(_CAR_COLOURS))] * rng.uniform(0.85, 1.1), 0, 1),
+        "rgb": np.clip(
+            _CAR_COLOURS[rng.integers(len(_CAR_COLOURS))] * rng.uniform(0.85, 1.1), 0, 1
+        ),
     }
 
 
@@ -429,59 +482,182 @@ def _draw_thing(img, label, W: World, th: Thing, z: float, t: int) -> None:
     if th.kind == "car":
         hw, ht, rgb = p["w"] / 2, p["h"], p["rgb"] * shade
         roof = 0.92 if p["van"] else 0.62
-        _poly(img, label, [P(-hw, 0.25), P(hw, 0.25), P(hw, ht * 0.55), P(-hw, ht * 0.55)], rgb, CAR)
-        _poly(img, label, [P(-hw * 0.95, ht * 0.55), P(hw * 0.95, ht * 0.55),
-                           P(hw * roof, ht), P(-hw * roof, ht)], rgb * 0.9, CAR)
-        _poly(img, label, [P(-hw * 0.8, ht * 0.6), P(hw * 0.8, ht * 0.6),
-                           P(hw * roof * 0.85, ht * 0.93), P(-hw * roof * 0.85, ht * 0.93)],
-              np.array([0.12, 0.14, 0.18]) * shade, CAR)
+        _poly(
+            img, label, [P(-hw, 0.25), P(hw, 0.25), P(hw, ht * 0.55), P(-hw, ht * 0.55)], rgb, CAR
+        )
+        _poly(
+            img,
+            label,
+            [
+                P(-hw * 0.95, ht * 0.55),
+                P(hw * 0.95, ht * 0.55),
+                P(hw * roof, ht),
+                P(-hw * roof, ht),
+            ],
+            rgb * 0.9,
+            CAR,
+        )
+        _poly(
+            img,
+            label,
+            [
+                P(-hw * 0.8, ht * 0.6),
+                P(hw * 0.8, ht * 0.6),
+                P(hw * roof * 0.85, ht * 0.93),
+                P(-hw * roof * 0.85, ht * 0.93),
+            ],
+            np.array([0.12, 0.14, 0.18]) * shade,
+            CAR,
+        )
         for sx in (-1, 1):
-            _poly(img, label, [P(sx * hw * 0.95, 0), P(sx * hw * 0.55, 0), P(sx * hw * 0.55, 0.35),
-                               P(sx * hw * 0.95, 0.35)], np.array([0.05, 0.05, 0.05]), CAR)
-            _poly(img, label, [P(sx * hw * 0.92, ht * 0.4), P(sx * hw * 0.65, ht * 0.4),
-                               P(sx * hw * 0.65, ht * 0.48), P(sx * hw * 0.92, ht * 0.48)],
-                  np.array([0.85, 0.1, 0.05]), CAR)
-        _poly(img, label, [P(-hw * 0.95, 0.2), P(hw * 0.95, 0.2), P(hw * 0.95, 0.32),
-                           P(-hw * 0.95, 0.32)], rgb * 0.5, CAR)
+            _poly(
+                img,
+                label,
+                [
+                    P(sx * hw * 0.95, 0),
+                    P(sx * hw * 0.55, 0),
+                    P(sx * hw * 0.55, 0.35),
+                    P(sx * hw * 0.95, 0.35),
+                ],
+                np.array([0.05, 0.05, 0.05]),
+                CAR,
+            )
+            _poly(
+                img,
+                label,
+                [
+                    P(sx * hw * 0.92, ht * 0.4),
+                    P(sx * hw * 0.65, ht * 0.4),
+                    P(sx * hw * 0.65, ht * 0.48),
+                    P(sx * hw * 0.92, ht * 0.48),
+                ],
+                np.array([0.85, 0.1, 0.05]),
+                CAR,
+            )
+        _poly(
+            img,
+            label,
+            [P(-hw * 0.95, 0.2), P(hw * 0.95, 0.2), P(hw * 0.95, 0.32), P(-hw * 0.95, 0.32)],
+            rgb * 0.5,
+            CAR,
+        )
     elif th.kind == "ped":
         H = p["h"]
         stride = p["stride"] * np.sin(t * 0.9 + th.z0)
         for sx in (-1, 1):
             foot = sx * (0.08 + stride * sx)
-            _poly(img, label, [P(sx * 0.02, H * 0.5), P(sx * 0.16, H * 0.5),
-                               P(foot + 0.07, 0), P(foot - 0.07, 0)], p["pants"] * shade, PED)
-            _poly(img, label, [P(sx * 0.24, H * 0.8), P(sx * 0.34, H * 0.78),
-                               P(sx * 0.33, H * 0.46), P(sx * 0.23, H * 0.46)], p["shirt"] * 0.85 * shade, PED)
-        _poly(img, label, [P(-0.24, H * 0.48), P(0.24, H * 0.48), P(0.25, H * 0.82),
-                           P(-0.25, H * 0.82)], p["shirt"] * shade, PED)
+            _poly(
+                img,
+                label,
+                [
+                    P(sx * 0.02, H * 0.5),
+                    P(sx * 0.16, H * 0.5),
+                    P(foot + 0.07, 0),
+                    P(foot - 0.07, 0),
+                ],
+                p["pants"] * shade,
+                PED,
+            )
+            _poly(
+                img,
+                label,
+                [
+                    P(sx * 0.24, H * 0.8),
+                    P(sx * 0.34, H * 0.78),
+                    P(sx * 0.33, H * 0.46),
+                    P(sx * 0.23, H * 0.46),
+                ],
+                p["shirt"] * 0.85 * shade,
+                PED,
+            )
+        _poly(
+            img,
+            label,
+            [P(-0.24, H * 0.48), P(0.24, H * 0.48), P(0.25, H * 0.82), P(-0.25, H * 0.82)],
+            p["shirt"] * shade,
+            PED,
+        )
         _ellipse(img, label, P(0, H * 0.9), (0.11 * s, 0.13 * s), p["skin"] * shade, PED)
     elif th.kind == "pole":
         hw, H = p["w"] / 2, p["h"]
-        _poly(img, label, [P(-hw, 0), P(hw, 0), P(hw * 0.8, H), P(-hw * 0.8, H)], p["rgb"] * shade, POLE)
-        _poly(img, label, [P(-hw * 0.3, 0), P(hw * 0.1, 0), P(hw * 0.1, H), P(-hw * 0.3, H)],
-              np.clip(p["rgb"] * 1.4, 0, 1) * shade, POLE)
+        _poly(
+            img,
+            label,
+            [P(-hw, 0), P(hw, 0), P(hw * 0.8, H), P(-hw * 0.8, H)],
+            p["rgb"] * shade,
+            POLE,
+        )
+        _poly(
+            img,
+            label,
+            [P(-hw * 0.3, 0), P(hw * 0.1, 0), P(hw * 0.1, H), P(-hw * 0.3, H)],
+            np.clip(p["rgb"] * 1.4, 0, 1) * shade,
+            POLE,
+        )
         r = p["size"] / 2
         cy = H + r * 0.9
         kind = p["sign"]
         if kind == 0:  # prohibition: red ring, white face
-            _ellipse(img, label, P(0, cy), (r * s, r * s), np.array([0.8, 0.05, 0.05]) * shade, SIGN)
-            _ellipse(img, label, P(0, cy), (r * 0.7 * s, r * 0.7 * s), np.array([0.95, 0.95, 0.95]) * shade, SIGN)
+            _ellipse(
+                img, label, P(0, cy), (r * s, r * s), np.array([0.8, 0.05, 0.05]) * shade, SIGN
+            )
+            _ellipse(
+                img,
+                label,
+                P(0, cy),
+                (r * 0.7 * s, r * 0.7 * s),
+                np.array([0.95, 0.95, 0.95]) * shade,
+                SIGN,
+            )
         elif kind == 1:  # mandatory: blue disc with white arrow
-            _ellipse(img, label, P(0, cy), (r * s, r * s), np.array([0.05, 0.25, 0.75]) * shade, SIGN)
-            _poly(img, label, [P(-0.08, cy - r * 0.6), P(0.08, cy - r * 0.6), P(0.08, cy + r * 0.6),
-                               P(-0.08, cy + r * 0.6)], np.array([0.95, 0.95, 0.95]) * shade, SIGN)
+            _ellipse(
+                img, label, P(0, cy), (r * s, r * s), np.array([0.05, 0.25, 0.75]) * shade, SIGN
+            )
+            _poly(
+                img,
+                label,
+                [
+                    P(-0.08, cy - r * 0.6),
+                    P(0.08, cy - r * 0.6),
+                    P(0.08, cy + r * 0.6),
+                    P(-0.08, cy + r * 0.6),
+                ],
+                np.array([0.95, 0.95, 0.95]) * shade,
+                SIGN,
+            )
         elif kind == 2:  # warning: red-bordered triangle
-            _poly(img, label, [P(-r * 1.1, cy - r * 0.8), P(r * 1.1, cy - r * 0.8), P(0, cy + r * 1.1)],
-                  np.array([0.8, 0.05, 0.05]) * shade, SIGN)
-            _poly(img, label, [P(-r * 0.7, cy - r * 0.55), P(r * 0.7, cy - r * 0.55), P(0, cy + r * 0.65)],
-                  np.array([0.97, 0.9, 0.5]) * shade, SIGN)
+            _poly(
+                img,
+                label,
+                [P(-r * 1.1, cy - r * 0.8), P(r * 1.1, cy - r * 0.8), P(0, cy + r * 1.1)],
+                np.array([0.8, 0.05, 0.05]) * shade,
+                SIGN,
+            )
+            _poly(
+                img,
+                label,
+                [P(-r * 0.7, cy - r * 0.55), P(r * 0.7, cy - r * 0.55), P(0, cy + r * 0.65)],
+                np.array([0.97, 0.9, 0.5]) * shade,
+                SIGN,
+            )
     elif th.kind == "tree":
         th_h, r = p["trunk_h"], p["r"]
-        _poly(img, label, [P(-0.16, 0), P(0.16, 0), P(0.12, th_h + r * 0.5), P(-0.12, th_h + r * 0.5)],
-              np.array([0.32, 0.22, 0.12]) * shade, NATURE)
+        _poly(
+            img,
+            label,
+            [P(-0.16, 0), P(0.16, 0), P(0.12, th_h + r * 0.5), P(-0.12, th_h + r * 0.5)],
+            np.array([0.32, 0.22, 0.12]) * shade,
+            NATURE,
+        )
         trng = np.random.default_rng(p["seed"])
         for _ in range(5):  # a lumpy crown of overlapping blobs
             ox, oy = trng.uniform(-0.5, 0.5) * r, trng.uniform(-0.3, 0.5) * r
             rr = r * trng.uniform(0.55, 0.8)
-            _ellipse(img, label, P(ox, th_h + r + oy), (rr * s, rr * 0.9 * s),
-                     p["rgb"] * trng.uniform(0.8, 1.2) * shade, NATURE)
+            _ellipse(
+                img,
+                label,
+                P(ox, th_h + r + oy),
+                (rr * s, rr * 0.9 * s),
+                p["rgb"] * trng.uniform(0.8, 1.2) * shade,
+                NATURE,
+            )

@@ -100,10 +100,16 @@ class RawSource:
                     raise
                 if rec.id not in self.skipped:
                     self.skipped.add(rec.id)
-                    log.warning("skipping %s (dataset.on_error=skip; %d skipped so far): %s",
-                                rec.id, len(self.skipped), exc)
-        raise DataError(f"16 consecutive samples from {self.records[i].id} failed to decode; "
-                        "is the dataset readable?")
+                    log.warning(
+                        "skipping %s (dataset.on_error=skip; %d skipped so far): %s",
+                        rec.id,
+                        len(self.skipped),
+                        exc,
+                    )
+        raise DataError(
+            f"16 consecutive samples from {self.records[i].id} failed to decode; "
+            "is the dataset readable?"
+        )
 
     def load(self, rec: Record) -> tuple[np.ndarray, np.ndarray | None, int]:
         """(resized image, encoded resized mask or None, unknown-colour pixel count)."""
@@ -113,8 +119,9 @@ class RawSource:
             mask, unknown = self.read_label(rec, image.shape[:2])
         return resize_image(image, self.image_size), mask, unknown
 
-    def read_label(self, rec: Record, image_hw: tuple[int, int] | None = None,
-                   resize: bool = True) -> tuple[np.ndarray, int]:
+    def read_label(
+        self, rec: Record, image_hw: tuple[int, int] | None = None, resize: bool = True
+    ) -> tuple[np.ndarray, int]:
         """(class-index mask, number of unknown-colour pixels) for one record."""
         path = self.root / rec.label
         raw = read_color_label(path) if self.label_kind == "color" else read_index_label(path)
@@ -128,8 +135,9 @@ class RawSource:
         if self.label_kind == "color":
             res = encode_color_label(raw, self.class_map, self.unknown_colors, str(path))
         else:
-            res = encode_index_label(raw, self.index_table, self.class_map.ignore_index,
-                                     self.unknown_colors, str(path))
+            res = encode_index_label(
+                raw, self.index_table, self.class_map.ignore_index, self.unknown_colors, str(path)
+            )
         return res.mask, res.unknown_pixels
 
 
@@ -178,13 +186,27 @@ def open_split(dataset_cfg: Any, split: str) -> SampleSource:
     if cached is not None:
         log.info("%s split: %d samples from the cache %s", split, len(cached), cached.dir)
         return cached
-    return RawSource(catalog.root, records, classes.class_map, classes.label_kind,
-                     classes.index_table, size, str(dataset_cfg.unknown_colors),
-                     str(dataset_cfg.on_error))
+    return RawSource(
+        catalog.root,
+        records,
+        classes.class_map,
+        classes.label_kind,
+        classes.index_table,
+        size,
+        str(dataset_cfg.unknown_colors),
+        str(dataset_cfg.on_error),
+    )
 
 
 def raw_source(dataset_cfg: Any, records: Sequence[Record], root: Path) -> RawSource:
     """A raw-file source over given records (cache building, inspection, benchmarks)."""
     classes = resolve_classes(dataset_cfg, root)
-    return RawSource(root, records, classes.class_map, classes.label_kind, classes.index_table,
-                     image_size_of_cfg(dataset_cfg), str(dataset_cfg.unknown_colors))
+    return RawSource(
+        root,
+        records,
+        classes.class_map,
+        classes.label_kind,
+        classes.index_table,
+        image_size_of_cfg(dataset_cfg),
+        str(dataset_cfg.unknown_colors),
+    )

@@ -46,10 +46,14 @@ class SyncSummary:
     def line(self) -> str:
         verb = "uploaded" if self.direction == "upload" else "downloaded"
         if self.sent == 0:
-            return (f"nothing to transfer: all {self.skipped} file(s) "
-                    f"({_mb(self.bytes_skipped)}) already match at {self.dst}")
-        return (f"{verb} {self.sent} file(s) ({_mb(self.bytes_sent)}) to {self.dst}, skipped "
-                f"{self.skipped} unchanged ({_mb(self.bytes_skipped)}) in {self.seconds:.1f} s")
+            return (
+                f"nothing to transfer: all {self.skipped} file(s) "
+                f"({_mb(self.bytes_skipped)}) already match at {self.dst}"
+            )
+        return (
+            f"{verb} {self.sent} file(s) ({_mb(self.bytes_sent)}) to {self.dst}, skipped "
+            f"{self.skipped} unchanged ({_mb(self.bytes_skipped)}) in {self.seconds:.1f} s"
+        )
 
 
 def _mb(n: int) -> str:
@@ -94,8 +98,12 @@ def _client():
 def _transfer_config():
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE,
-                          max_concurrency=8, use_threads=True)
+    return TransferConfig(
+        multipart_threshold=PART_SIZE,
+        multipart_chunksize=PART_SIZE,
+        max_concurrency=8,
+        use_threads=True,
+    )
 
 
 def _translate(exc: Exception, uri: str) -> DataError:
@@ -113,16 +121,20 @@ def _translate(exc: Exception, uri: str) -> DataError:
             "AWS_SECRET_ACCESS_KEY (or run on an instance/role that has them)"
         )
     if isinstance(exc, EndpointConnectionError):
-        return DataError(f"{uri}: cannot reach the S3 endpoint ({exc}); check "
-                         "AWS_ENDPOINT_URL / network")
+        return DataError(
+            f"{uri}: cannot reach the S3 endpoint ({exc}); check AWS_ENDPOINT_URL / network"
+        )
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchBucket", "404", "NotFound"):
-            return DataError(f"{uri}: bucket does not exist (or is not visible to these "
-                             "credentials); create it or fix the URI")
+            return DataError(
+                f"{uri}: bucket does not exist (or is not visible to these "
+                "credentials); create it or fix the URI"
+            )
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return DataError(f"{uri}: access denied ({code}); check the credentials and the "
-                             "bucket policy")
+            return DataError(
+                f"{uri}: access denied ({code}); check the credentials and the bucket policy"
+            )
         return DataError(f"{uri}: S3 error {code}: {exc}")
     return DataError(f"{uri}: {exc}")
 
@@ -133,7 +145,7 @@ def list_remote(client, bucket: str, prefix: str) -> dict[str, tuple[int, str]]:
     base = f"{prefix}/" if prefix else ""
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
         for obj in page.get("Contents", []):
-            out[obj["Key"][len(base):]] = (int(obj["Size"]), obj["ETag"].strip('"'))
+            out[obj["Key"][len(base) :]] = (int(obj["Size"]), obj["ETag"].strip('"'))
     return out
 
 
@@ -144,8 +156,10 @@ def list_local(root: Path) -> dict[str, Path]:
             continue
         rel = p.relative_to(root).as_posix()
         name = p.name
-        if name.startswith(EXCLUDE_PREFIXES) or name.endswith(EXCLUDE_SUFFIXES) or (
-            name.startswith(".") and ".tmp" in name
+        if (
+            name.startswith(EXCLUDE_PREFIXES)
+            or name.endswith(EXCLUDE_SUFFIXES)
+            or (name.startswith(".") and ".tmp" in name)
         ):
             continue
         files[rel] = p

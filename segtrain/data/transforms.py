@@ -67,8 +67,13 @@ class SegTransform:
     different augmentations yet runs stay reproducible under a fixed seed.
     """
 
-    def __init__(self, pipeline: A.Compose | None, image_size: tuple[int, int],
-                 mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(
+        self,
+        pipeline: A.Compose | None,
+        image_size: tuple[int, int],
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
         self.pipeline = pipeline
         self.image_size = image_size
         self.mean = np.asarray(mean, np.float32) * 255.0
@@ -80,8 +85,9 @@ class SegTransform:
             self.pipeline.set_random_seed(seed)
         self._pid = os.getpid()
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         if os.getpid() != self._pid:
             self.reseed(random.getrandbits(63))
         image = resize_image(image, self.image_size)
@@ -97,8 +103,9 @@ class SegTransform:
         return image, (mask.astype(np.int64) if mask is not None else None)
 
 
-def build_transform(augment_cfg: Any, image_size: Sequence[int], train: bool,
-                    ignore_index: int = 255) -> Transform:
+def build_transform(
+    augment_cfg: Any, image_size: Sequence[int], train: bool, ignore_index: int = 255
+) -> Transform:
     """The training pipeline (``train=True``) or resize + normalise only (``False``)."""
     if len(image_size) != 2:
         raise ConfigError(f"image_size={list(image_size)}; expected [height, width]")
@@ -114,28 +121,52 @@ def build_transform(augment_cfg: Any, image_size: Sequence[int], train: bool,
     hflip = float(_get(augment_cfg, "hflip", 0.0))
     if hflip > 0:
         ops.append(A.HorizontalFlip(p=hflip))
-    smin, smax = float(_get(augment_cfg, "scale_min", 1.0)), float(_get(augment_cfg, "scale_max", 1.0))
+    smin, smax = (
+        float(_get(augment_cfg, "scale_min", 1.0)),
+        float(_get(augment_cfg, "scale_max", 1.0)),
+    )
     if not 0 < smin <= smax:
         raise ConfigError(f"augment.scale_min={smin}, scale_max={smax}: need 0 < min <= max")
     if (smin, smax) != (1.0, 1.0):
         ops += [
-            A.RandomScale(scale_limit=(smin - 1.0, smax - 1.0), interpolation=cv2.INTER_LINEAR,
-                          mask_interpolation=cv2.INTER_NEAREST, p=1.0),
-            A.PadIfNeeded(min_height=h, min_width=w, position="random",
-                          border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=ignore_index),
+            A.RandomScale(
+                scale_limit=(smin - 1.0, smax - 1.0),
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                p=1.0,
+            ),
+            A.PadIfNeeded(
+                min_height=h,
+                min_width=w,
+                position="random",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=ignore_index,
+            ),
             A.RandomCrop(height=h, width=w),
         ]
     rot = float(_get(augment_cfg, "rotate_limit", 0.0))
     if rot > 0:
-        ops.append(A.Rotate(limit=(-rot, rot), border_mode=cv2.BORDER_CONSTANT, fill=0,
-                            fill_mask=ignore_index, mask_interpolation=cv2.INTER_NEAREST, p=1.0))
+        ops.append(
+            A.Rotate(
+                limit=(-rot, rot),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=ignore_index,
+                mask_interpolation=cv2.INTER_NEAREST,
+                p=1.0,
+            )
+        )
     bc = float(_get(augment_cfg, "brightness_contrast", 0.0))
     if bc > 0:
         ops.append(A.RandomBrightnessContrast(brightness_limit=bc, contrast_limit=bc, p=0.8))
     hs = float(_get(augment_cfg, "hue_saturation", 0.0))
     if hs > 0:
-        ops.append(A.HueSaturationValue(hue_shift_limit=50 * hs, sat_shift_limit=100 * hs,
-                                        val_shift_limit=0, p=0.5))
+        ops.append(
+            A.HueSaturationValue(
+                hue_shift_limit=50 * hs, sat_shift_limit=100 * hs, val_shift_limit=0, p=0.5
+            )
+        )
     blur = float(_get(augment_cfg, "blur", 0.0))
     if blur > 0:
         ops.append(A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.3, 1.2), p=blur))

@@ -73,8 +73,7 @@ def load_engine(framework: str) -> Engine:
         module_name = ENGINE_MODULES[framework]
     except KeyError:
         raise ConfigError(
-            f"model.framework={framework!r} is not known; expected one of "
-            f"{sorted(ENGINE_MODULES)}"
+            f"model.framework={framework!r} is not known; expected one of {sorted(ENGINE_MODULES)}"
         ) from None
     module = importlib.import_module(module_name)
     return module.ENGINE

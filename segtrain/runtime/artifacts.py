@@ -38,8 +38,11 @@ class ClassInfo:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"names": self.names, "colors": [list(c) for c in self.colors],
-             "ignore_index": self.ignore_index},
+            {
+                "names": self.names,
+                "colors": [list(c) for c in self.colors],
+                "ignore_index": self.ignore_index,
+            },
             indent=2,
         )
 
@@ -126,4 +129,3 @@ def _find_weights(directory: Path) -> Path:
             f"a checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)})"
         )
     return found
-

@@ -92,7 +92,9 @@ def metric_definitions(names: Iterable[str] = STANDARD_METRICS) -> list[dict[str
     return defs
 
 
-def parse_metric_lines(text: str, names: Iterable[str] = STANDARD_METRICS) -> list[dict[str, float]]:
+def parse_metric_lines(
+    text: str, names: Iterable[str] = STANDARD_METRICS
+) -> list[dict[str, float]]:
     """Parse every metric line in ``text`` with the SageMaker regexes (one dict per line)."""
     compiled = {n: re.compile(metric_regex(n)) for n in names}
     rows: list[dict[str, float]] = []

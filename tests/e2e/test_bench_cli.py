@@ -15,14 +15,25 @@ def segtrain(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "segtrain.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
 def test_train_step_suite_compares_fp32_with_the_cpu_fast_path(tmp_path):
     out = segtrain(
-        "bench", "suites=[train_step]", "steps=1", "warmup=1", "batch_size=2",
-        "image_size=[64,96]", "output_dir=results", "hydra.run.dir=run", cwd=tmp_path,
+        "bench",
+        "suites=[train_step]",
+        "steps=1",
+        "warmup=1",
+        "batch_size=2",
+        "image_size=[64,96]",
+        "output_dir=results",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     result = json.loads((tmp_path / "results" / "train_step.json").read_text())
@@ -40,13 +51,23 @@ def test_unknown_suite_is_one_clear_error(tmp_path):
 @pytest.mark.slow
 def test_scaling_suite_reports_images_per_second_for_1_and_2_processes(tmp_path):
     tiny = [
-        "dataset.synth.num_sequences=3", "dataset.synth.frames_per_sequence=4",
-        "dataset.synth.height=64", "dataset.synth.width=96", "dataset.image_size=[64,96]",
-        "dataset.num_workers=0", "hardware.precision=32",
+        "dataset.synth.num_sequences=3",
+        "dataset.synth.frames_per_sequence=4",
+        "dataset.synth.height=64",
+        "dataset.synth.width=96",
+        "dataset.image_size=[64,96]",
+        "dataset.num_workers=0",
+        "hardware.precision=32",
     ]
     out = segtrain(
-        "bench", "suites=[scaling]", "batch_size=2", "scaling_samples=8", "scaling_epochs=1",
-        "scaling_overrides=[" + ",".join(f"'{o}'" for o in tiny) + "]", "output_dir=results", "hydra.run.dir=run",
+        "bench",
+        "suites=[scaling]",
+        "batch_size=2",
+        "scaling_samples=8",
+        "scaling_epochs=1",
+        "scaling_overrides=[" + ",".join(f"'{o}'" for o in tiny) + "]",
+        "output_dir=results",
+        "hydra.run.dir=run",
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -32,7 +32,11 @@ def segtrain(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "segtrain.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -67,8 +71,9 @@ def test_training_writes_model_dir_and_results(trained):
 
 def test_evaluate_prints_per_class_table_and_writes_metrics_json(trained):
     work, _ = trained
-    out = segtrain("evaluate", "checkpoint=run/model", "hydra.run.dir=eval",
-                   "dataset.num_workers=0", cwd=work)
+    out = segtrain(
+        "evaluate", "checkpoint=run/model", "hydra.run.dir=eval", "dataset.num_workers=0", cwd=work
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "mIoU" in out.stdout and "Sky" in out.stdout
     report = json.loads((work / "eval" / "metrics.json").read_text())
@@ -78,8 +83,9 @@ def test_evaluate_prints_per_class_table_and_writes_metrics_json(trained):
 
 def test_predict_writes_overlay_pngs(trained):
     work, _ = trained
-    out = segtrain("predict", "checkpoint=run/model", "limit=2", "output=preds",
-                   "hydra.run.dir=pred", cwd=work)
+    out = segtrain(
+        "predict", "checkpoint=run/model", "limit=2", "output=preds", "hydra.run.dir=pred", cwd=work
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     pngs = sorted((work / "preds").glob("*.png"))
     assert len(pngs) == 2
@@ -94,11 +100,19 @@ def test_evaluate_with_missing_checkpoint_is_one_clear_error(tmp_path):
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    args = [sys.executable, "-m", "segtrain.cli", "train", *TINY, "trainer.max_epochs=4",
-            "hydra.run.dir=run"]
+    args = [
+        sys.executable,
+        "-m",
+        "segtrain.cli",
+        "train",
+        *TINY,
+        "trainer.max_epochs=4",
+        "hydra.run.dir=run",
+    ]
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 300
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -17,9 +17,21 @@ REPO = Path(__file__).resolve().parents[2]
 def installed_wheel(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(work / "dist"), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(work / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = (work / "dist").glob("segtrain-*.whl")
@@ -29,9 +41,20 @@ def installed_wheel(tmp_path_factory) -> Path:
     assert "hydra_plugins/segtrain_sagemaker/launcher.py" in names
     target = work / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-         str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stderr[-3000:]
     return target
@@ -40,9 +63,16 @@ def installed_wheel(tmp_path_factory) -> Path:
 def test_installed_package_finds_its_configs_outside_the_checkout(installed_wheel, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(installed_wheel)}
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import segtrain, segtrain._configs as c; print(segtrain.__file__); print(c.config_dir())"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import segtrain, segtrain._configs as c; print(segtrain.__file__); print(c.config_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     module_file, config_dir = out.stdout.split()
@@ -51,7 +81,11 @@ def test_installed_package_finds_its_configs_outside_the_checkout(installed_whee
 
     help_out = subprocess.run(
         [sys.executable, "-m", "segtrain.cli", "train", "--help"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert help_out.returncode == 0, help_out.stderr
     assert "model: deeplabv3, enet" in help_out.stdout

@@ -10,8 +10,7 @@ from segtrain.config import GROUP_SCHEMAS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 GROUP_OPTIONS = {
-    group: sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
-    for group in GROUP_SCHEMAS
+    group: sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")) for group in GROUP_SCHEMAS
 }
 
 

@@ -55,8 +55,10 @@ def test_summing_rank_matrices_equals_whole_split_not_mean_of_rank_scores():
     target = rng.integers(0, 4, 1000)
     pred = np.where(rng.random(1000) < 0.7, target, rng.integers(0, 4, 1000))
     whole = confusion_matrix(target, pred, 4)
-    halves = [confusion_matrix(target[:300], pred[:300], 4),
-              confusion_matrix(target[300:], pred[300:], 4)]
+    halves = [
+        confusion_matrix(target[:300], pred[:300], 4),
+        confusion_matrix(target[300:], pred[300:], 4),
+    ]
     assert (halves[0] + halves[1] == whole).all()
     summed = scores_from_confusion(halves[0] + halves[1]).mIoU
     averaged = np.mean([scores_from_confusion(h).mIoU for h in halves])

@@ -259,6 +259,15 @@ def resolve_compute(
     count = opts.get("instance_count") or hw.get("nodes") or 1
     if int(count) < 1:
         raise LaunchError(f"hydra.launcher.instance_count={count} must be at least 1")
+    nodes = int(hw.get("nodes", 1) or 1)
+    if int(count) != nodes:
+        # checked here, not after paying for the instances: both engines refuse a
+        # cluster whose size differs from hardware.nodes
+        raise LaunchError(
+            f"hydra.launcher.instance_count={count} but hardware.nodes={nodes}: each "
+            "instance is one node of the job; set hardware.nodes={count} (or drop "
+            "instance_count to take hardware.nodes)".replace("{count}", str(count))
+        )
     accelerator = str(hw.get("accelerator", "cpu"))
     gpus = gpu_count(instance_type, region)
     if accelerator == "gpu" and not is_gpu_instance(instance_type):

@@ -37,9 +37,7 @@ def find_base(root: Path) -> Path:
     if not root.is_dir():
         raise DataError(f"dataset root {root} does not exist or is not a directory")
     for base in (root / SUBDIR, root):
-        if base.is_dir() and any(
-            p.is_dir() and SEQUENCE_RE.match(p.name) for p in base.iterdir()
-        ):
+        if base.is_dir() and any(p.is_dir() and SEQUENCE_RE.match(p.name) for p in base.iterdir()):
             return base
     entries = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))[:12]
     hint = ""
@@ -92,8 +90,9 @@ class A2D2Format:
                 for img in sorted(cam_dir.glob("*.png")):
                     m = FRAME_RE.match(img.name)
                     if not m:
-                        problems.append(ScanProblem(str(img), "file name is not "
-                                                    "<ts>_camera_<cam>_<frame>.png"))
+                        problems.append(
+                            ScanProblem(str(img), "file name is not <ts>_camera_<cam>_<frame>.png")
+                        )
                         continue
                     lab = label_dir / img.name.replace("_camera_", "_label_", 1)
                     rec_id = f"{seq_dir.name}/{cam}/{m['frame']}"

@@ -30,13 +30,31 @@ SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 SEGNET_CLASSES = [
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-    "Pedestrian", "Bicyclist",
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
 ]
 #: SegNet classes drawn with their Kaggle (32-class table) colours
 SEGNET_COLORS = [
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (0, 0, 192),
-    (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (0, 0, 192),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
 ]
 SEGNET_UNLABELLED = 11
 
@@ -74,13 +92,16 @@ class CamVidFormat:
     # ------------------------------------------------------------------ scan
     def scan(self, root: Path, cfg: Any) -> ScanResult:
         label_dir = "{}annot" if self.segnet else "{}_labels"
-        expected = ("train/ + trainannot/ (val/, valannot/, test/, testannot/ optional)"
-                    if self.segnet else
-                    "train/ + train_labels/ (val/ test/ and their _labels optional) "
-                    "and class_dict.csv")
-        if not root.is_dir() or not (root / "train").is_dir() or not (
-            root / label_dir.format("train")
-        ).is_dir():
+        expected = (
+            "train/ + trainannot/ (val/, valannot/, test/, testannot/ optional)"
+            if self.segnet
+            else "train/ + train_labels/ (val/ test/ and their _labels optional) and class_dict.csv"
+        )
+        if (
+            not root.is_dir()
+            or not (root / "train").is_dir()
+            or not (root / label_dir.format("train")).is_dir()
+        ):
             raise _layout_error(root, expected)
         records: list[Record] = []
         problems: list[ScanProblem] = []
@@ -91,7 +112,9 @@ class CamVidFormat:
             pairs = self._list_pairs(root, split) if self.segnet else None
             if pairs is None:
                 pairs = []
-                for img in sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+                for img in sorted(
+                    p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                ):
                     lab = lab_dir / (img.name if self.segnet else f"{img.stem}_L.png")
                     pairs.append((img, lab))
             for img, lab in pairs:
@@ -101,13 +124,15 @@ class CamVidFormat:
                 if not lab.is_file():
                     problems.append(ScanProblem(str(img), f"no label file {lab}"))
                     continue
-                records.append(Record(
-                    id=f"{split}/{img.stem}",
-                    image=str(img.relative_to(root)),
-                    label=str(lab.relative_to(root)),
-                    group=clip_of(img.stem),
-                    split=split,
-                ))
+                records.append(
+                    Record(
+                        id=f"{split}/{img.stem}",
+                        image=str(img.relative_to(root)),
+                        label=str(lab.relative_to(root)),
+                        group=clip_of(img.stem),
+                        split=split,
+                    )
+                )
         if not records and not problems:
             raise _layout_error(root, expected + " with image files in them")
         return ScanResult(records, problems, has_given_splits=True)
@@ -132,8 +157,11 @@ class CamVidFormat:
         ignore = int(getattr(cfg, "ignore_index", 255))
         explicit = getattr(cfg, "class_list", None)
         if self.segnet:
-            cmap = (ClassMap.from_file(explicit, ignore) if explicit else
-                    ClassMap.from_index_list(SEGNET_CLASSES, SEGNET_COLORS, ignore))
+            cmap = (
+                ClassMap.from_file(explicit, ignore)
+                if explicit
+                else ClassMap.from_index_list(SEGNET_CLASSES, SEGNET_COLORS, ignore)
+            )
         else:
             path = Path(explicit) if explicit else root / "class_dict.csv"
             if not path.is_file():

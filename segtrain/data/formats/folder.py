@@ -79,13 +79,15 @@ class FolderFormat:
             if not mask.is_file():
                 problems.append(ScanProblem(str(img), f"no mask file {mask}"))
                 continue
-            records.append(Record(
-                id=str(rel.with_suffix("")),
-                image=str(img.relative_to(root)),
-                label=str(mask.relative_to(root)),
-                group=parts[0] if parts else "default",
-                split=split,
-            ))
+            records.append(
+                Record(
+                    id=str(rel.with_suffix("")),
+                    image=str(img.relative_to(root)),
+                    label=str(mask.relative_to(root)),
+                    group=parts[0] if parts else "default",
+                    split=split,
+                )
+            )
         if not records and not problems:
             raise _layout_error(root, "image files under images/")
         return ScanResult(records, problems, has_given_splits=given)

@@ -54,8 +54,9 @@ def synth_class_map(ignore_index: int = 255) -> ClassMap:
 
 
 def sequence_name(seq: int) -> str:
-    t = datetime(2019, 4, 1, 9, 0, 0) + timedelta(days=seq, hours=seq % 5, minutes=7 * seq,
-                                                   seconds=11 * seq)
+    t = datetime(2019, 4, 1, 9, 0, 0) + timedelta(
+        days=seq, hours=seq % 5, minutes=7 * seq, seconds=11 * seq
+    )
     return t.strftime("%Y%m%d_%H%M%S")
 
 
@@ -98,18 +99,32 @@ def generate(root: Path, cfg: Any, force: bool = False) -> bool:
         for t in range(params["frames_per_sequence"]):
             image, label = render_frame(world, t)
             frame = f"{seq * 10000 + t * 10:09d}"
-            write_png(base / name / "camera" / "cam_front_center"
-                      / f"{ts}_camera_frontcenter_{frame}.png", image)
-            write_png(base / name / "label" / "cam_front_center"
-                      / f"{ts}_label_frontcenter_{frame}.png",
-                      _colorize(label))
+            write_png(
+                base
+                / name
+                / "camera"
+                / "cam_front_center"
+                / f"{ts}_camera_frontcenter_{frame}.png",
+                image,
+            )
+            write_png(
+                base / name / "label" / "cam_front_center" / f"{ts}_label_frontcenter_{frame}.png",
+                _colorize(label),
+            )
             n += 1
     (base / "class_list.json").write_text(
         json.dumps({color: name for name, color in SYNTH_CLASSES}, indent=4) + "\n"
     )
     (root / MARKER).write_text(json.dumps({"params": params, "frames": n}, indent=2) + "\n")
-    log.info("generated %d synthetic frames (%dx%d, %d sequences) in %s in %.1f s",
-             n, h, w, params["num_sequences"], root, time.perf_counter() - t0)
+    log.info(
+        "generated %d synthetic frames (%dx%d, %d sequences) in %s in %.1f s",
+        n,
+        h,
+        w,
+        params["num_sequences"],
+        root,
+        time.perf_counter() - t0,
+    )
     return True
 
 

@@ -21,8 +21,14 @@ from segtrain.models.deeplabv3 import build_deeplabv3
 
 
 def time_steps(
-    backbone: str, batch: int, size: tuple[int, int], channels_last: bool, bf16: bool,
-    steps: int, warmup: int, num_classes: int,
+    backbone: str,
+    batch: int,
+    size: tuple[int, int],
+    channels_last: bool,
+    bf16: bool,
+    steps: int,
+    warmup: int,
+    num_classes: int,
 ) -> float:
     torch.manual_seed(0)
     model = build_deeplabv3({"backbone": backbone}, num_classes)
@@ -51,16 +57,27 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     size = tuple(int(v) for v in spec["image_size"])
     rows = []
     for backbone in spec["backbones"]:
-        common = dict(backbone=backbone, batch=int(spec["batch_size"]), size=size,
-                      steps=int(spec["steps"]), warmup=int(spec["warmup"]),
-                      num_classes=int(spec.get("num_classes", 12)))
+        common = dict(
+            backbone=backbone,
+            batch=int(spec["batch_size"]),
+            size=size,
+            steps=int(spec["steps"]),
+            warmup=int(spec["warmup"]),
+            num_classes=int(spec.get("num_classes", 12)),
+        )
         fp32 = time_steps(channels_last=False, bf16=False, **common)
         fast = time_steps(channels_last=True, bf16=True, **common)
-        rows.append({
-            "backbone": backbone, "batch": common["batch"], "image_size": list(size),
-            "fp32_s_per_step": round(fp32, 4), "cl_bf16_s_per_step": round(fast, 4),
-            "speedup": round(fp32 / fast, 2), "threads": torch.get_num_threads(),
-        })
+        rows.append(
+            {
+                "backbone": backbone,
+                "batch": common["batch"],
+                "image_size": list(size),
+                "fp32_s_per_step": round(fp32, 4),
+                "cl_bf16_s_per_step": round(fast, 4),
+                "speedup": round(fp32 / fast, 2),
+                "threads": torch.get_num_threads(),
+            }
+        )
     return {"suite": "train_step", "torch": torch.__version__, "rows": rows}
 
 

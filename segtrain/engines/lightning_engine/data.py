@@ -65,12 +65,20 @@ class SegmentationDataModule(L.LightningDataModule):
         rank = trainer.global_rank if trainer is not None else 0
         generator = torch.Generator().manual_seed(int(self.cfg.seed))
         if train:
-            sampler: Sampler[int] = torch.utils.data.DistributedSampler(
-                dataset, num_replicas=world, rank=rank, shuffle=True,
-                # drop_last: no padding, so ranks never train on the same sample in one
-                # epoch (the few samples left out change with the per-epoch shuffle)
-                seed=int(self.cfg.seed), drop_last=True,
-            ) if world > 1 else torch.utils.data.RandomSampler(dataset, generator=generator)
+            sampler: Sampler[int] = (
+                torch.utils.data.DistributedSampler(
+                    dataset,
+                    num_replicas=world,
+                    rank=rank,
+                    shuffle=True,
+                    # drop_last: no padding, so ranks never train on the same sample in one
+                    # epoch (the few samples left out change with the per-epoch shuffle)
+                    seed=int(self.cfg.seed),
+                    drop_last=True,
+                )
+                if world > 1
+                else torch.utils.data.RandomSampler(dataset, generator=generator)
+            )
         else:
             sampler = ShardedEvalSampler(len(dataset), rank, world)
         return DataLoader(

@@ -90,8 +90,11 @@ class LightningEngine:
         datamodule = SegmentationDataModule(cfg)
         classes = ClassInfo.from_class_map(datamodule.class_map)
         weights = split_class_weights(
-            datamodule.train_source, str(cfg.model.class_weighting),
-            float(cfg.model.enet_weight_c), classes.names, classes.ignore_index,
+            datamodule.train_source,
+            str(cfg.model.class_weighting),
+            float(cfg.model.enet_weight_c),
+            classes.names,
+            classes.ignore_index,
         )
         module = SegmentationModule(
             model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
@@ -146,7 +149,9 @@ class LightningEngine:
             log.info("Resuming from %s (epoch %s)", resume_from, _ckpt_epoch(resume_from))
         else:
             log.info("No checkpoint in %s: starting from scratch", ckpt_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None
+        )
 
         ctx.rank, ctx.world_size = trainer.global_rank, trainer.world_size
         model_dir = Path(ctx.model_dir)
@@ -218,7 +223,8 @@ class LightningEngine:
         transform = build_transform(augment, cfg.dataset.image_size, train=False)
         dataset = TorchSegmentationDataset(source, transform)
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=int(cfg.get("batch_size", 8)),
+            dataset,
+            batch_size=int(cfg.get("batch_size", 8)),
             sampler=ShardedEvalSampler(len(dataset), 0, 1),
             num_workers=int(cfg.dataset.num_workers),
         )
@@ -244,8 +250,9 @@ class LightningEngine:
                 x, _ = transform(resized, None)
                 tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
                 logits = net(tensor)["out"].float()
-                logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear",
-                                       align_corners=False)
+                logits = F.interpolate(
+                    logits, size=image.shape[:2], mode="bilinear", align_corners=False
+                )
                 yield logits.argmax(1)[0].numpy().astype(np.uint8)
 
 

@@ -46,7 +46,8 @@ class SegmentationModule(L.LightningModule):
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(ignore_index=ignore_index, weight=weight)
         self.register_buffer(
-            "val_confusion", torch.zeros(num_classes, num_classes, dtype=torch.int64),
+            "val_confusion",
+            torch.zeros(num_classes, num_classes, dtype=torch.int64),
             persistent=False,
         )
         self.val_loss_sum = 0.0
@@ -96,7 +97,9 @@ class SegmentationModule(L.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.model(images)["out"]
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         images, masks = batch
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -104,8 +107,15 @@ class SegmentationModule(L.LightningModule):
         loss = self.criterion(out["out"], masks)
         if "aux" in out:
             loss = loss + AUX_WEIGHT * self.criterion(out["aux"], masks)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=images.shape[0], sync_dist=True)
+        self.log(
+            "train_loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=images.shape[0],
+            sync_dist=True,
+        )
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -124,8 +134,11 @@ class SegmentationModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         confusion = self.val_confusion.clone()
-        loss = torch.tensor([self.val_loss_sum, float(self.val_batches)], dtype=torch.float64,
-                            device=confusion.device)
+        loss = torch.tensor(
+            [self.val_loss_sum, float(self.val_batches)],
+            dtype=torch.float64,
+            device=confusion.device,
+        )
         if dist.is_available() and dist.is_initialized():
             # sum, never average, per-rank matrices (DESIGN.md §4)
             dist.all_reduce(confusion, op=dist.ReduceOp.SUM)
@@ -139,8 +152,13 @@ class SegmentationModule(L.LightningModule):
         }
         # identical on every rank after the all-reduce: no further sync needed
         for key in ("val_loss", "val_mIoU", "val_pixel_acc", "val_mean_acc", "val_fwIoU"):
-            self.log(key, self.last_val_scores[key], prog_bar=key == "val_mIoU",
-                     sync_dist=False, rank_zero_only=False)
+            self.log(
+                key,
+                self.last_val_scores[key],
+                prog_bar=key == "val_mIoU",
+                sync_dist=False,
+                rank_zero_only=False,
+            )
 
     # ------------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:
@@ -150,7 +168,10 @@ class SegmentationModule(L.LightningModule):
         wd = float(cfg.get("weight_decay", 0.0))
         if name == "sgd":
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=self.lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd,
+                params,
+                lr=self.lr,
+                momentum=float(cfg.get("momentum", 0.9)),
+                weight_decay=wd,
                 nesterov=False,
             )
         elif name == "adamw":
@@ -162,13 +183,16 @@ class SegmentationModule(L.LightningModule):
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         steps_per_epoch = max(total // max(self.max_epochs, 1), 1)
         schedule = lr_schedule(
-            str(cfg.get("scheduler", "poly")), total,
+            str(cfg.get("scheduler", "poly")),
+            total,
             warmup=int(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch),
             power=float(cfg.get("poly_power", 0.9)),
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["segtrain"] = dict(self.extra_checkpoint)

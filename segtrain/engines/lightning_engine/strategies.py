@@ -91,7 +91,9 @@ class AtomicModelParallelStrategy(ModelParallelStrategy):
             replace_directory(tmp, final)
         self.barrier("segtrain_ckpt_moved")
 
-    def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, checkpoint_path: Any, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return super().load_checkpoint(checkpoint_path, weights_only=True)
 
 
@@ -99,7 +101,9 @@ def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
     hw = cfg.hardware
     accelerator = str(hw.accelerator)
     if accelerator == "gpu" and not torch.cuda.is_available():
-        raise ConfigError("hardware.accelerator=gpu but no CUDA device is visible; use hardware=cpu")
+        raise ConfigError(
+            "hardware.accelerator=gpu but no CUDA device is visible; use hardware=cpu"
+        )
     precision = str(hw.precision)
     if accelerator == "cpu" and precision in ("16-mixed", "16"):
         raise ConfigError(

@@ -42,8 +42,11 @@ def dataset_dir(tmp_path):
 def test_upload_twice_sends_nothing_the_second_time(bucket, dataset_dir, capsys):
     first = upload(dataset_dir, f"s3://{bucket}/a2d2/v1")
     assert first.sent == 7 and first.skipped == 0
-    assert first.bytes_sent == sum(p.stat().st_size for p in dataset_dir.rglob("*")
-                                   if p.is_file() and p.name != ".segtrain.lock")
+    assert first.bytes_sent == sum(
+        p.stat().st_size
+        for p in dataset_dir.rglob("*")
+        if p.is_file() and p.name != ".segtrain.lock"
+    )
     second = upload(dataset_dir, f"s3://{bucket}/a2d2/v1")
     assert second.sent == 0 and second.skipped == 7
     assert second.line().startswith("nothing to transfer")

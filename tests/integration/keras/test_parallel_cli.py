@@ -4,6 +4,11 @@ Tiny synthetic scenes, every run in subprocesses: MirroredStrategy over 2 logica
 (with a resume), two MultiWorkerMirroredStrategy worker processes on 127.0.0.1 started
 the torchrun way (RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT), and the stage split
 over 2 logical CPUs. Each run's model is evaluated again by ``segtrain evaluate``.
+
+Each run costs 1-2 minutes on 2 cores (TensorFlow start, tracing, SavedModel export), so
+only the mirrored run is in ``make test``; the resume, two-worker and stage-split runs
+are ``slow`` (``make test-all``). ``test_parallel.py`` checks the same mechanisms below
+the CLI in the fast suite.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ def test_data_parallel_validation_equals_evaluating_the_model_in_one_process(mir
     assert report["mIoU"] == pytest.approx(parse_metric_lines(out.stdout)[-1]["val_mIoU"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_data_parallel_rerun_resumes_from_the_backup(mirrored):
     work, _ = mirrored
     args = [*TINY, "trainer=data_parallel", "hardware.devices=2", "hydra.run.dir=run"]
@@ -88,6 +94,7 @@ def test_data_parallel_rerun_resumes_from_the_backup(mirrored):
     assert results["epochs_completed"] == 3 and results["resumed_from"].endswith("backup")
 
 
+@pytest.mark.slow
 def test_two_worker_processes_train_as_one_job_and_only_the_chief_writes(tmp_path):
     args = [
         sys.executable,
@@ -116,6 +123,7 @@ def test_two_worker_processes_train_as_one_job_and_only_the_chief_writes(tmp_pat
     assert report["mIoU"] == pytest.approx(parse_metric_lines(outputs[0])[-1]["val_mIoU"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_model_parallel_trains_the_stage_split_enet_and_exports_one_graph(tmp_path):
     out = segtrain(
         *TINY,

@@ -31,6 +31,7 @@ def fresh_hydra_version_base():
     if saved is not None:
         VersionBase.set_instance(saved)
 
+
 SUITE_OVERRIDES = [
     f"hydra.launcher.role={ROLE}",
     f"hydra.launcher.bucket={BUCKET}",

@@ -32,9 +32,14 @@ def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedP
 def test_tpe_finds_the_optimum_and_survives_failing_trials(tmp_path):
     out = run(
         [
-            sys.executable, str(HERE / "quadratic_app.py"), "-m",
-            "hydra/sweeper=segtrain_optuna", "hydra.sweeper.n_trials=20",
-            "x=interval(-5.0, 5.0)", "y=choice(a, b)", f"hydra.sweep.dir={tmp_path}/sweep",
+            sys.executable,
+            str(HERE / "quadratic_app.py"),
+            "-m",
+            "hydra/sweeper=segtrain_optuna",
+            "hydra.sweeper.n_trials=20",
+            "x=interval(-5.0, 5.0)",
+            "y=choice(a, b)",
+            f"hydra.sweep.dir={tmp_path}/sweep",
         ],
         cwd=tmp_path,
     )
@@ -51,8 +56,15 @@ def test_tpe_finds_the_optimum_and_survives_failing_trials(tmp_path):
 def test_segtrain_train_sweep_optuna_runs_each_trial_as_a_training_job(tmp_path):
     out = run(
         [
-            sys.executable, "-m", "segtrain.cli", "train", "-m", "sweep=optuna",
-            "hydra.sweeper.n_trials=2", *TINY, f"hydra.sweep.dir={tmp_path}/sweep",
+            sys.executable,
+            "-m",
+            "segtrain.cli",
+            "train",
+            "-m",
+            "sweep=optuna",
+            "hydra.sweeper.n_trials=2",
+            *TINY,
+            f"hydra.sweep.dir={tmp_path}/sweep",
         ],
         cwd=tmp_path,
     )
@@ -72,10 +84,14 @@ def test_a_persistent_study_resumes_and_runs_only_the_missing_trials(tmp_path):
     def sweep(n_trials: int, name: str) -> dict:
         out = run(
             [
-                sys.executable, str(HERE / "quadratic_app.py"), "-m",
-                "hydra/sweeper=segtrain_optuna", f"hydra.sweeper.n_trials={n_trials}",
+                sys.executable,
+                str(HERE / "quadratic_app.py"),
+                "-m",
+                "hydra/sweeper=segtrain_optuna",
+                f"hydra.sweeper.n_trials={n_trials}",
                 f"hydra.sweeper.storage=sqlite:///{tmp_path}/study.db",
-                "hydra.sweeper.study_name=quadratic", "x=interval(0.0, 5.0)",
+                "hydra.sweeper.study_name=quadratic",
+                "x=interval(0.0, 5.0)",
                 f"hydra.sweep.dir={tmp_path}/{name}",
             ],
             cwd=tmp_path,

@@ -35,14 +35,29 @@ def free_port() -> int:
 
 def overrides(data_dir: Path) -> list[str]:
     return [
-        "trainer=data_parallel", "hardware.devices=2", "hardware.precision=32",
-        "hardware.channels_last=false", "trainer.batch_size=2", "trainer.max_epochs=1",
-        "trainer.limit_train_batches=1", "model.freeze_bn=true", "model.optimizer=sgd",
-        "model.momentum=0", "model.weight_decay=0", "model.scheduler=none", "model.lr=0.5",
-        "augment=none", "logger=none", "dataset.num_workers=0",
-        f"paths.data_dir={data_dir}", "dataset.synth.num_sequences=4",
-        "dataset.synth.frames_per_sequence=5", "dataset.synth.height=64",
-        "dataset.synth.width=96", "dataset.image_size=[64,96]", "seed=7",
+        "trainer=data_parallel",
+        "hardware.devices=2",
+        "hardware.precision=32",
+        "hardware.channels_last=false",
+        "trainer.batch_size=2",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1",
+        "model.freeze_bn=true",
+        "model.optimizer=sgd",
+        "model.momentum=0",
+        "model.weight_decay=0",
+        "model.scheduler=none",
+        "model.lr=0.5",
+        "augment=none",
+        "logger=none",
+        "dataset.num_workers=0",
+        f"paths.data_dir={data_dir}",
+        "dataset.synth.num_sequences=4",
+        "dataset.synth.frames_per_sequence=5",
+        "dataset.synth.height=64",
+        "dataset.synth.width=96",
+        "dataset.image_size=[64,96]",
+        "seed=7",
     ]
 
 
@@ -52,9 +67,20 @@ def ddp_run(tmp_path_factory):
     args = overrides(work / "data")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         f"--master_port={free_port()}", str(SCRIPT), str(work), json.dumps(args)],
-        capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            f"--master_port={free_port()}",
+            str(SCRIPT),
+            str(work),
+            json.dumps(args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     ranks = [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -89,9 +115,12 @@ def test_one_ddp_step_equals_one_single_process_step(ddp_run, compose_config):
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = SegmentationModule(
-        model_cfg=dict(cfg.model), num_classes=source.class_map.num_classes,
-        ignore_index=source.class_map.ignore_index, class_names=list(source.class_map.names),
-        lr=scaled_lr(cfg), max_epochs=1,
+        model_cfg=dict(cfg.model),
+        num_classes=source.class_map.num_classes,
+        ignore_index=source.class_map.ignore_index,
+        class_names=list(source.class_map.names),
+        lr=scaled_lr(cfg),
+        max_epochs=1,
     )
     for m in module.modules():
         if isinstance(m, torch.nn.Dropout):

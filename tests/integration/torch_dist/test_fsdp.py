@@ -14,18 +14,32 @@ from segtrain.runtime.metric_log import parse_metric_lines
 pytest.importorskip("torch")
 
 ARGS = [
-    "train", "trainer=model_parallel", "hardware.devices=2", "hardware.precision=32",
-    "trainer.batch_size=2", "logger=none", "dataset.num_workers=0",
-    "dataset.synth.num_sequences=3", "dataset.synth.frames_per_sequence=4",
-    "dataset.synth.height=64", "dataset.synth.width=96", "dataset.image_size=[64,96]",
+    "train",
+    "trainer=model_parallel",
+    "hardware.devices=2",
+    "hardware.precision=32",
+    "trainer.batch_size=2",
+    "logger=none",
+    "dataset.num_workers=0",
+    "dataset.synth.num_sequences=3",
+    "dataset.synth.frames_per_sequence=4",
+    "dataset.synth.height=64",
+    "dataset.synth.width=96",
+    "dataset.image_size=[64,96]",
     "hydra.run.dir=run",
 ]
 
 
 def segtrain(cwd, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "segtrain.cli", *ARGS, *extra], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "segtrain.cli", *ARGS, *extra],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def test_fsdp2_trains_saves_sharded_checkpoint_and_resumes(tmp_path):

@@ -28,7 +28,11 @@ def dataset_cfg() -> Callable[..., DictConfig]:
 def tiny_synth(tmp_path: Path) -> DictConfig:
     """3 sequences x 4 frames at 64x96: generated on first open_split."""
     return make_dataset_cfg(
-        tmp_path / "synth", image_size=[64, 96], synth__num_sequences=3,
-        synth__frames_per_sequence=4, synth__height=64, synth__width=96,
+        tmp_path / "synth",
+        image_size=[64, 96],
+        synth__num_sequences=3,
+        synth__frames_per_sequence=4,
+        synth__height=64,
+        synth__width=96,
         split__val_fraction=0.34,
     )

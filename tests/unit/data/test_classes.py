@@ -10,8 +10,13 @@ import pytest
 from segtrain.data.classes import ClassMap, apply_merges, hex_to_rgb
 from segtrain.errors import ConfigError, DataError
 
-A2D2_MINI = {"#ff0000": "Car 1", "#c80000": "Car 2", "#ff00ff": "RD normal street",
-             "#87ceff": "Sky", "#60458f": "Blurred area"}
+A2D2_MINI = {
+    "#ff0000": "Car 1",
+    "#c80000": "Car 2",
+    "#ff00ff": "RD normal street",
+    "#87ceff": "Sky",
+    "#60458f": "Blurred area",
+}
 
 
 def write_json(path: Path, obj) -> Path:
@@ -54,8 +59,15 @@ def test_real_kaggle_class_dict_parses(shared_data):
 
 def test_driving_preset_ignores_listed_classes(tmp_path):
     cm = ClassMap.from_a2d2_json(write_json(tmp_path / "c.json", A2D2_MINI))
-    merged = cm.merge({"Car": ["Car *"], "Road": ["RD normal street"], "Sky": ["Sky"],
-                       "__ignore__": ["Blurred area"]}, keep_rest=False)
+    merged = cm.merge(
+        {
+            "Car": ["Car *"],
+            "Road": ["RD normal street"],
+            "Sky": ["Sky"],
+            "__ignore__": ["Blurred area"],
+        },
+        keep_rest=False,
+    )
     assert merged.names == ["Car", "Road", "Sky"]
     table = merged.color_table()
     assert table[(200, 0, 0)] == 0 and table[hex_to_rgb("#60458f")] == 255
@@ -74,14 +86,21 @@ def test_merge_errors_name_the_problem(tmp_path):
 def test_merge_file(tmp_path):
     cm = ClassMap.from_a2d2_json(write_json(tmp_path / "c.json", A2D2_MINI))
     spec = write_json(tmp_path / "merge.json", {"Vehicle": ["Car *"]})
-    assert apply_merges(cm, str(spec)).names == ["Vehicle", "RD normal street", "Sky",
-                                                 "Blurred area"]
+    assert apply_merges(cm, str(spec)).names == [
+        "Vehicle",
+        "RD normal street",
+        "Sky",
+        "Blurred area",
+    ]
 
 
 @pytest.mark.parametrize(
     ("content", "match"),
-    [("not json", "not a readable JSON"), ('{"ff0000x": "Car"}', "not a #rrggbb"),
-     ("[]", "expected a JSON object")],
+    [
+        ("not json", "not a readable JSON"),
+        ('{"ff0000x": "Car"}', "not a #rrggbb"),
+        ("[]", "expected a JSON object"),
+    ],
 )
 def test_bad_a2d2_class_list(tmp_path, content, match):
     p = tmp_path / "class_list.json"

@@ -11,12 +11,20 @@ from segtrain.data import commands
 
 @pytest.fixture
 def data_cfg(compose_config, tmp_path):
-    return compose_config("data", [
-        f"dataset.root={tmp_path / 'synth'}", "dataset.image_size=[48,72]",
-        "dataset.synth.num_sequences=3", "dataset.synth.frames_per_sequence=3",
-        "dataset.synth.height=48", "dataset.synth.width=72", "dataset.split.val_fraction=0.34",
-        f"output={tmp_path / 'inspect'}", "samples=2",
-    ])
+    return compose_config(
+        "data",
+        [
+            f"dataset.root={tmp_path / 'synth'}",
+            "dataset.image_size=[48,72]",
+            "dataset.synth.num_sequences=3",
+            "dataset.synth.frames_per_sequence=3",
+            "dataset.synth.height=48",
+            "dataset.synth.width=72",
+            "dataset.split.val_fraction=0.34",
+            f"output={tmp_path / 'inspect'}",
+            "samples=2",
+        ],
+    )
 
 
 def test_synth_then_prepare_twice_with_cache(data_cfg, capsys, tmp_path):

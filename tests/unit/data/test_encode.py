@@ -16,8 +16,11 @@ from segtrain.data.encode import (
 )
 from segtrain.errors import DataError
 
-CM = ClassMap(["road", "sky", "car"], [(255, 0, 255), (135, 206, 255), (255, 0, 0)],
-              extra_colors={(200, 0, 0): 2, (0, 0, 0): 255})
+CM = ClassMap(
+    ["road", "sky", "car"],
+    [(255, 0, 255), (135, 206, 255), (255, 0, 0)],
+    extra_colors={(200, 0, 0): 2, (0, 0, 0): 255},
+)
 
 
 def label_from(idx: np.ndarray) -> np.ndarray:

@@ -36,8 +36,9 @@ def make_folder(root, kind="color", splits=False):
 @pytest.mark.parametrize("kind", ["color", "index"])
 def test_folder_reads_colour_and_index_masks(tmp_path, dataset_cfg, kind):
     masks = make_folder(tmp_path / "f", kind)
-    cfg = dataset_cfg(tmp_path / "f", format="folder", image_size=[16, 24],
-                      split__val_fraction=0.34)
+    cfg = dataset_cfg(
+        tmp_path / "f", format="folder", image_size=[16, 24], split__val_fraction=0.34
+    )
     train, val = open_split(cfg, "train"), open_split(cfg, "val")
     assert len(train) + len(val) == 6 and train.class_map.names == ["water", "grass"]
     for src in (train, val):

@@ -35,8 +35,9 @@ def test_truncated_png_names_the_file(tmp_path):
         read_image(tmp_path / "t.png")
 
 
-@pytest.mark.parametrize(("content", "match"), [(b"", "empty file"),
-                                                (b"garbage" * 10, "not a decodable image")])
+@pytest.mark.parametrize(
+    ("content", "match"), [(b"", "empty file"), (b"garbage" * 10, "not a decodable image")]
+)
 def test_bad_files(tmp_path, content, match):
     p = tmp_path / "bad.jpg"
     p.write_bytes(content)

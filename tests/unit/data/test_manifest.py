@@ -13,13 +13,22 @@ from segtrain.errors import ConfigError, DataError
 
 
 def recs(groups: int, per: int) -> list[Record]:
-    return [Record(f"g{g:02d}/f{f}", f"i{g}_{f}.png", f"l{g}_{f}.png", f"g{g:02d}")
-            for g in range(groups) for f in range(per)]
+    return [
+        Record(f"g{g:02d}/f{f}", f"i{g}_{f}.png", f"l{g}_{f}.png", f"g{g:02d}")
+        for g in range(groups)
+        for f in range(per)
+    ]
 
 
 def split_cfg(**kw):
-    base = {"by": "group", "val_fraction": 0.2, "test_fraction": 0.0, "val_groups": [],
-            "test_groups": [], "seed": 0}
+    base = {
+        "by": "group",
+        "val_fraction": 0.2,
+        "test_fraction": 0.0,
+        "val_groups": [],
+        "test_groups": [],
+        "seed": 0,
+    }
     base.update(kw)
     return base
 

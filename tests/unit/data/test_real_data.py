@@ -16,9 +16,14 @@ FRAME = "20180807_145028/front_center/000006882"
 @pytest.fixture
 def a2d2_cfg(shared_data, dataset_cfg, tmp_path):
     # full resolution so pixel counts are those of the files; manifest outside shared data
-    return dataset_cfg(shared_data / "a2d2-sample", name="a2d2", format="a2d2",
-                       image_size=[1208, 1920], manifest=str(tmp_path / "m.jsonl"),
-                       split__val_fraction=0.13)
+    return dataset_cfg(
+        shared_data / "a2d2-sample",
+        name="a2d2",
+        format="a2d2",
+        image_size=[1208, 1920],
+        manifest=str(tmp_path / "m.jsonl"),
+        split__val_fraction=0.13,
+    )
 
 
 def test_a2d2_seven_frames_split_by_sequence(a2d2_cfg):
@@ -62,12 +67,17 @@ def test_a2d2_alpha_label_is_read(a2d2_cfg, shared_data, tmp_path):
     root = tmp_path / "a2d2"
     src = next((shared_data / "a2d2-sample/camera_lidar_semantic").glob("2018*"))
     shutil.copytree(src, root / "camera_lidar_semantic" / src.name)
-    shutil.copy(shared_data / "a2d2-sample/camera_lidar_semantic/class_list.json",
-                root / "camera_lidar_semantic")
+    shutil.copy(
+        shared_data / "a2d2-sample/camera_lidar_semantic/class_list.json",
+        root / "camera_lidar_semantic",
+    )
     lab = next(root.rglob("label/*/*.png"))
     bgr = cv2.imread(str(lab))
-    cv2.imwrite(str(lab), np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]),
-                [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    cv2.imwrite(
+        str(lab),
+        np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]),
+        [cv2.IMWRITE_PNG_COMPRESSION, 1],
+    )
     assert cv2.imread(str(lab), cv2.IMREAD_UNCHANGED).shape[2] == 4
     a2d2_cfg.root = str(root)
     a2d2_cfg.image_size = [151, 240]
@@ -78,9 +88,14 @@ def test_a2d2_alpha_label_is_read(a2d2_cfg, shared_data, tmp_path):
 
 
 def test_camvid_segnet_train_val(shared_data, dataset_cfg, tmp_path):
-    cfg = dataset_cfg(shared_data / "camvid-segnet", name="camvid_segnet",
-                      format="camvid_segnet", image_size=[360, 480], split__by="given",
-                      manifest=str(tmp_path / "m.jsonl"))
+    cfg = dataset_cfg(
+        shared_data / "camvid-segnet",
+        name="camvid_segnet",
+        format="camvid_segnet",
+        image_size=[360, 480],
+        split__by="given",
+        manifest=str(tmp_path / "m.jsonl"),
+    )
     train, val = open_split(cfg, "train"), open_split(cfg, "val")
     assert (len(train), len(val)) == (367, 101)
     assert train.class_map.names == SEGNET_CLASSES
@@ -101,8 +116,10 @@ def kaggle_fixture(shared_data, tmp_path):
     lut[11] = (0, 0, 0)  # Void
     root = tmp_path / "camvid"
     src_root = shared_data / "camvid-segnet"
-    picked = {"train": sorted((src_root / "train").glob("*.png"))[::60],
-              "val": sorted((src_root / "val").glob("*.png"))[::40]}
+    picked = {
+        "train": sorted((src_root / "train").glob("*.png"))[::60],
+        "val": sorted((src_root / "val").glob("*.png"))[::40],
+    }
     for split, files in picked.items():
         for img in files:
             (root / split).mkdir(parents=True, exist_ok=True)
@@ -110,14 +127,16 @@ def kaggle_fixture(shared_data, tmp_path):
             idx = read_index_label(src_root / f"{split}annot" / img.name)
             write_png(root / f"{split}_labels" / f"{img.stem}_L.png", lut[idx])
     (root / "class_dict.csv").write_bytes(
-        (shared_data / "camvid-kaggle-meta/class_dict.csv").read_bytes())
+        (shared_data / "camvid-kaggle-meta/class_dict.csv").read_bytes()
+    )
     return root, picked, kaggle
 
 
 def test_kaggle_layout_reads_back_the_segnet_indices(kaggle_fixture, dataset_cfg, shared_data):
     root, picked, kaggle = kaggle_fixture
-    cfg = dataset_cfg(root, name="camvid", format="camvid", image_size=[360, 480],
-                      split__by="given")
+    cfg = dataset_cfg(
+        root, name="camvid", format="camvid", image_size=[360, 480], split__by="given"
+    )
     val = open_split(cfg, "val")
     assert len(val) == len(picked["val"]) and len(open_split(cfg, "train")) == len(picked["train"])
     assert load_class_map(cfg).num_classes == 31

@@ -48,7 +48,8 @@ def test_source_pickles_for_worker_processes(tiny_synth):
 def test_class_map_without_generating(tiny_synth):
     cm = load_class_map(tiny_synth)
     assert cm.names[:2] == ["Sky", "RD normal street"] and not (
-        tiny_synth.root and (__import__("pathlib").Path(tiny_synth.root)).exists())
+        tiny_synth.root and (__import__("pathlib").Path(tiny_synth.root)).exists()
+    )
 
 
 def test_empty_split_is_an_error(tiny_synth):
@@ -92,9 +93,14 @@ def _break(tiny_synth, what):
     return labels[0]
 
 
-@pytest.mark.parametrize(("what", "match"), [
-    ("missing", "no label file"), ("size", "must match"), ("corrupt", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    ("what", "match"),
+    [
+        ("missing", "no label file"),
+        ("size", "must match"),
+        ("corrupt", "not a readable image"),
+    ],
+)
 def test_bad_samples_error_by_default(tiny_synth, what, match):
     bad = _break(tiny_synth, what)
     with pytest.raises(DataError, match=match) as exc:
@@ -135,9 +141,11 @@ def test_skip_policy_replaces_an_undecodable_sample_while_reading(tiny_synth, ca
 
 
 def test_importing_the_data_side_imports_no_framework():
-    code = ("import sys, segtrain.data.source, segtrain.data.transforms, segtrain.data.cache, "
-            "segtrain.data.commands, segtrain.data.inspect, segtrain.data.storage; "
-            "print(sorted(m for m in ('torch', 'tensorflow') if m in sys.modules))")
+    code = (
+        "import sys, segtrain.data.source, segtrain.data.transforms, segtrain.data.cache, "
+        "segtrain.data.commands, segtrain.data.inspect, segtrain.data.storage; "
+        "print(sorted(m for m in ('torch', 'tensorflow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

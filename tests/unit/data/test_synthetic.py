@@ -40,13 +40,15 @@ def test_files_follow_the_a2d2_layout(tiny_synth, tmp_path):
         assert m[2] == m[4] and m[1].replace("_", "") == m[3]
 
 
-def test_class_list_uses_real_a2d2_colours_and_only_drawn_classes(tiny_synth, tmp_path,
-                                                                   shared_data):
+def test_class_list_uses_real_a2d2_colours_and_only_drawn_classes(
+    tiny_synth, tmp_path, shared_data
+):
     root = tmp_path / "synth"
     generate(root, tiny_synth)
     ours = json.loads((root / "camera_lidar_semantic/class_list.json").read_text())
-    real = json.loads((shared_data / "a2d2-sample/camera_lidar_semantic/class_list.json")
-                      .read_text())
+    real = json.loads(
+        (shared_data / "a2d2-sample/camera_lidar_semantic/class_list.json").read_text()
+    )
     assert 10 <= len(ours) <= 12
     for colour, name in ours.items():
         assert real[colour] == name

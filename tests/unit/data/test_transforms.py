@@ -33,7 +33,9 @@ def test_eval_transform_only_resizes_and_normalises():
     x, y = t(img, mask)
     assert x.dtype == np.float32 and x.shape == (24, 32, 3)
     assert y.dtype == np.int64 and y.shape == (24, 32)
-    x_full, _ = build_transform(aug(mean=[0.5] * 3, std=[0.25] * 3), [48, 64], train=False)(img, mask)
+    x_full, _ = build_transform(aug(mean=[0.5] * 3, std=[0.25] * 3), [48, 64], train=False)(
+        img, mask
+    )
     assert np.allclose(x_full, (img / 255.0 - 0.5) / 0.25, atol=1e-5)
 
 
@@ -67,8 +69,16 @@ def test_rotation_fills_corners_with_ignore_and_keeps_labels_exact():
 
 def test_full_pipeline_contract_and_reseed_reproducibility():
     img, mask = sample()
-    cfg = aug(hflip=0.5, scale_min=0.75, scale_max=1.25, rotate_limit=5, brightness_contrast=0.3,
-              hue_saturation=0.2, blur=0.5, noise=0.5)
+    cfg = aug(
+        hflip=0.5,
+        scale_min=0.75,
+        scale_max=1.25,
+        rotate_limit=5,
+        brightness_contrast=0.3,
+        hue_saturation=0.2,
+        blur=0.5,
+        noise=0.5,
+    )
     t = build_transform(cfg, [48, 64], train=True)
     t.reseed(7)
     a = [t(img, mask) for _ in range(3)]

@@ -16,7 +16,9 @@ def test_log_interval_becomes_a_log_scale_float_range():
 
 
 def test_integer_interval_and_stepped_range_are_integer_ranges_with_python_range_ends():
-    dims, _ = search_space(["a=tag(int, interval(1, 5))", "trainer.batch_size=range(4, 17, step=4)"])
+    dims, _ = search_space(
+        ["a=tag(int, interval(1, 5))", "trainer.batch_size=range(4, 17, step=4)"]
+    )
     by_key = {x.key: x.distribution() for x in dims}
     assert by_key["a"] == d.IntDistribution(1, 5)
     # range(4, 17, 4) is 4, 8, 12, 16: Optuna's inclusive high is 16

@@ -127,11 +127,18 @@ def test_instance_type_and_count_come_from_the_hardware_preset(train_cfg):
 
 
 def test_launcher_options_override_the_preset(train_cfg):
-    cfg = train_cfg("hardware=ml_p4d_24xlarge")
+    cfg = train_cfg("hardware=ml_p4d_24xlarge", "hardware.nodes=3")
     compute = _request.resolve_compute(
         cfg, opts(instance_type="ml.p4de.24xlarge", instance_count=3), "us-east-1"
     )
     assert compute == ("ml.p4de.24xlarge", 3)
+
+
+def test_an_instance_count_other_than_the_nodes_is_refused_before_submitting(train_cfg):
+    # the job would start 3 instances and then fail: each engine checks its cluster size
+    cfg = train_cfg("hardware=ml_p4d_24xlarge", "trainer=data_parallel")
+    with pytest.raises(LaunchError, match=r"instance_count=3 but hardware\.nodes=1.*nodes=3"):
+        _request.resolve_compute(cfg, opts(instance_count=3), "us-east-1")
 
 
 def test_local_hardware_without_instance_type_is_refused(train_cfg):
