@@ -176,7 +176,7 @@ class HardwareConfig:
     accelerator: str = "cpu"  # cpu | gpu | auto
     devices: int = 1  # per node
     nodes: int = 1
-    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed | auto (runtime/precision.py)
     channels_last: bool = False
     compile: bool = False
     num_threads: int | None = None

@@ -22,6 +22,7 @@ from segtrain.engines.keras_engine.cluster import Cluster
 from segtrain.engines.keras_engine.devices import local_devices
 from segtrain.engines.keras_engine.placement import stage_devices
 from segtrain.errors import ConfigError
+from segtrain.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def precision_policy(cfg: DictConfig) -> str:
             override,
         )
         precision = str(override)
+    precision = resolve_precision(precision, device, _gpu_supports_bf16)
     if precision not in POLICIES:
         raise ConfigError(
             f"precision {precision!r} is not supported by the Keras engine; expected one "
@@ -77,6 +79,15 @@ def precision_policy(cfg: DictConfig) -> str:
     if precision == "16-mixed" and device == "cpu":
         raise ConfigError("precision 16-mixed needs a GPU; on CPU use 32 or bf16-mixed")
     return POLICIES[precision]
+
+
+def _gpu_supports_bf16() -> bool:
+    """bf16 tensor cores: compute capability 8.0 (Ampere) or newer on the first GPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return False
+    capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+    return bool(capability) and tuple(capability) >= (8, 0)
 
 
 @contextlib.contextmanager

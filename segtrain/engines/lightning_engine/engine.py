@@ -27,7 +27,11 @@ from segtrain.engines.lightning_engine.data import (
     TorchSegmentationDataset,
 )
 from segtrain.engines.lightning_engine.module import SegmentationModule, confusion_matrix_torch
-from segtrain.engines.lightning_engine.strategies import build_strategy, trainer_hardware_kwargs
+from segtrain.engines.lightning_engine.strategies import (
+    build_strategy,
+    torch_precision,
+    trainer_hardware_kwargs,
+)
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
 from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoint
@@ -281,7 +285,7 @@ def _output_classes(net: Any) -> int:
 
 
 def _autocast(cfg: DictConfig) -> Any:
-    precision = str(cfg.hardware.precision) if "hardware" in cfg else "32"
+    precision = torch_precision(cfg) if "hardware" in cfg else "32"
     device = "cuda" if str(cfg.hardware.accelerator) == "gpu" else "cpu"
     if precision.startswith("bf16"):
         return torch.autocast(device, dtype=torch.bfloat16)

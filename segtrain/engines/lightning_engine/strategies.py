@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from segtrain.errors import ConfigError
 from segtrain.runtime.checkpoints import TMP_PREFIX, replace_directory
+from segtrain.runtime.precision import resolve_precision
 
 PARALLELISMS = ("single", "data_parallel", "model_parallel")
 
@@ -97,6 +98,17 @@ class AtomicModelParallelStrategy(ModelParallelStrategy):
         return super().load_checkpoint(checkpoint_path, weights_only=True)
 
 
+def torch_precision(cfg: DictConfig) -> str:
+    """``hardware.precision`` with ``auto`` resolved for this machine (runtime.precision)."""
+    hw = cfg.hardware
+    gpu = str(hw.accelerator) == "gpu" or (
+        str(hw.accelerator) == "auto" and torch.cuda.is_available()
+    )
+    return resolve_precision(
+        str(hw.precision), "gpu" if gpu else "cpu", lambda: torch.cuda.is_bf16_supported()
+    )
+
+
 def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
     hw = cfg.hardware
     accelerator = str(hw.accelerator)
@@ -104,7 +116,7 @@ def trainer_hardware_kwargs(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             "hardware.accelerator=gpu but no CUDA device is visible; use hardware=cpu"
         )
-    precision = str(hw.precision)
+    precision = torch_precision(cfg)
     if accelerator == "cpu" and precision in ("16-mixed", "16"):
         raise ConfigError(
             f"hardware.precision={precision} is not supported on CPU; use bf16-mixed or 32"
