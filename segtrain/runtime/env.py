@@ -34,29 +34,36 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
-def _tf_config_rank(env: Mapping[str, str]) -> tuple[int, int]:
-    """(rank, world size) of this process according to ``TF_CONFIG`` ((0, 1) without one).
+def tf_config_task(spec: Any) -> tuple[str, int, int]:
+    """(task type, position, number of chief+worker tasks) of a parsed ``TF_CONFIG``.
 
-    Ranks follow TensorFlow's chief convention: the ``chief`` task (if any) is rank 0,
-    then the workers in order; evaluator and parameter-server tasks do not count.
+    Positions follow TensorFlow's chief convention: the ``chief`` task (if any) first,
+    then the workers in order; evaluator and parameter-server tasks get the position
+    past the last worker (they are never rank 0 and never write outputs).
     """
+    try:
+        cluster = spec.get("cluster", {})
+        task = spec.get("task", {})
+        chiefs = len(cluster.get("chief", []))
+        world = chiefs + len(cluster.get("worker", []))
+        kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"TF_CONFIG {spec!r} is not valid TF_CONFIG JSON") from None
+    position = index if kind == "chief" else chiefs + index if kind == "worker" else world
+    return kind, position, world
+
+
+def _tf_config_rank(env: Mapping[str, str]) -> tuple[int, int]:
+    """(rank, world size) of this process according to ``TF_CONFIG`` ((0, 1) without one)."""
     raw = env.get("TF_CONFIG")
     if not raw:
         return 0, 1
     try:
         spec = json.loads(raw)
-        cluster = spec.get("cluster", {})
-        task = spec.get("task", {})
-        chiefs = len(cluster.get("chief", []))
-        world = chiefs + len(cluster.get("worker", []))
-        kind, index = task.get("type", "worker"), int(task.get("index", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+    except json.JSONDecodeError:
         raise ConfigError(f"TF_CONFIG={raw!r} is not valid TF_CONFIG JSON") from None
-    if world == 0:
-        return 0, 1
-    # an evaluator or parameter server is never rank 0 (it must not write outputs)
-    rank = 0 if kind == "chief" else chiefs + index if kind == "worker" else world
-    return rank, world
+    _, rank, world = tf_config_task(spec)
+    return (0, 1) if world == 0 else (rank, world)
 
 
 def is_sagemaker(env: Mapping[str, str] | None = None) -> bool:

@@ -22,6 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 
+from segtrain.metrics import format_iou_table, scores_from_confusion
 from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
 from segtrain.runtime.metric_log import log_metrics
 
@@ -188,3 +189,32 @@ def logger_callbacks(cfg: Any, log_dir: Path) -> list[keras.callbacks.Callback]:
             )
         )
     return out
+
+
+def final_metrics(
+    history: list[dict[str, Any]],
+    confusion: np.ndarray | None,
+    names: list[str],
+    revalidate: Callable[[], tuple[dict[str, float], np.ndarray | None]] | None,
+    log_table: bool = True,
+) -> dict[str, float]:
+    """A run's metrics: its last validated epoch plus per-class IoU from ``confusion``.
+
+    When no epoch was validated in this process (a resumed run that had nothing left to
+    train), ``revalidate()`` scores the restored model and returns (metrics, confusion);
+    without a validation split (``revalidate=None``) there are no metrics.
+    """
+    validated = [h for h in history if "val_mIoU" in h]
+    if validated:
+        metrics = {k: float(v) for k, v in validated[-1].items() if k != "epoch"}
+    elif revalidate is not None:
+        metrics, confusion = revalidate()
+    else:
+        return {}
+    if confusion is not None:
+        scores = scores_from_confusion(confusion)
+        for key, value in scores.as_dict("val_", names).items():
+            metrics.setdefault(key, float(value))
+        if log_table:
+            log.info("Validation per class:\n%s", format_iou_table(scores, names))
+    return metrics

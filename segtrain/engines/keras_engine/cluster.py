@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from segtrain.errors import ConfigError
-from segtrain.runtime.env import RunContext
+from segtrain.runtime.env import RunContext, tf_config_task
 
 
 @dataclass(frozen=True)
@@ -43,22 +43,16 @@ class Cluster:
     @classmethod
     def from_tf_config(cls, spec: dict[str, Any]) -> Cluster:
         """Workers are ordered chief first (TensorFlow's convention), then ``worker``."""
-        try:
-            jobs = spec["cluster"]
-            task = spec.get("task", {})
-            chiefs = len(jobs.get("chief", []))
-            workers = len(jobs.get("worker", []))
-            kind, index = str(task.get("type", "worker")), int(task.get("index", 0))
-        except (KeyError, AttributeError, TypeError, ValueError):
-            raise ConfigError(f"TF_CONFIG {spec!r} has no usable cluster/task") from None
+        kind, position, world = tf_config_task(spec)
+        if world == 0:
+            raise ConfigError(f"TF_CONFIG {spec!r} has no usable cluster/task")
         if kind not in ("chief", "worker"):
             raise ConfigError(
                 f"TF_CONFIG task type {kind!r}: the Keras engine trains with chief/worker "
                 "tasks only (no parameter servers or evaluators)"
             )
-        position = index if kind == "chief" else chiefs + index
         return cls(
-            num_workers=max(chiefs + workers, 1),
+            num_workers=max(world, 1),
             index=position,
             is_chief=position == 0,
             tf_config=spec,

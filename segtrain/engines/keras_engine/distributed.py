@@ -74,16 +74,9 @@ def distribute_dataset(
     if num_workers <= 1:
         return strategy.experimental_distribute_dataset(dataset)
     local_replicas = int(strategy.num_replicas_in_sync) // num_workers
-
-    def this_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        if local_replicas <= 1:
-            return dataset
-        per_replica = context.get_per_replica_batch_size(
-            int(dataset.element_spec[0].shape[0]) * num_workers
-        )
-        return dataset.rebatch(per_replica)
-
-    return strategy.distribute_datasets_from_function(this_worker)
+    if local_replicas > 1:
+        dataset = dataset.rebatch(int(dataset.element_spec[0].shape[0]) // local_replicas)
+    return strategy.distribute_datasets_from_function(lambda _context: dataset)
 
 
 def build_slots(strategy: tf.distribute.Strategy, model: keras.Model) -> None:

@@ -36,6 +36,7 @@ from segtrain.engines.keras_engine.callbacks import (
     BestAndLastWeights,
     MetricLine,
     backup_epoch,
+    final_metrics,
     logger_callbacks,
 )
 from segtrain.engines.keras_engine.cluster import Cluster, resolve_cluster
@@ -52,7 +53,6 @@ from segtrain.engines.keras_engine.setup import (
 )
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.metrics import confusion_matrix as confusion_np
-from segtrain.metrics import format_iou_table, scores_from_confusion
 from segtrain.models.enet import SIZE_FACTOR, STAGES, build_enet
 from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
 from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
@@ -130,7 +130,12 @@ class KerasEngine:
             log.info("The backup already holds all %d epochs: nothing left to train", max_epochs)
         epochs_completed = max(backup_epoch(backup_dir) or 0, start_epoch)
 
-        metrics = self._final_metrics(model, metric_line, val, classes)
+        metrics = final_metrics(
+            metric_line.history,
+            metric_line.last_val_confusion,
+            classes.names,
+            self._revalidate(model, val),
+        )
         model_dir = Path(ctx.model_dir)
         if setup.is_chief:
             export_model(model, setup.num_classes, cfg, classes, model_dir)
@@ -143,27 +148,15 @@ class KerasEngine:
         )
 
     @staticmethod
-    def _final_metrics(
-        model: keras.Model, metric_line: MetricLine, val: Any, classes: ClassInfo
-    ) -> dict[str, float]:
-        validated = [h for h in metric_line.history if "val_mIoU" in h]
-        confusion = metric_line.last_val_confusion
-        if validated:
-            metrics = {k: float(v) for k, v in validated[-1].items() if k != "epoch"}
-        elif val is not None:  # nothing validated in this process (resumed at the end)
+    def _revalidate(model: keras.Model, val: Any):
+        def run() -> tuple[dict[str, float], np.ndarray | None]:
             logs = model.evaluate(val.dataset, return_dict=True, verbose=0)
             metrics = {f"val_{'loss' if k == 'loss' else k}": float(v) for k, v in logs.items()}
-            confusion = _val_confusion(model)
             log_line = {k: metrics[k] for k in metrics if k.startswith("val_")}
             log.info("Validation of the restored model: %s", log_line)
-        else:
-            return {}
-        if confusion is not None:
-            scores = scores_from_confusion(confusion)
-            for key, value in scores.as_dict("val_", classes.names).items():
-                metrics.setdefault(key, float(value))
-            log.info("Validation per class:\n%s", format_iou_table(scores, classes.names))
-        return metrics
+            return metrics, _val_confusion(model)
+
+        return run if val is not None else None
 
     # ----------------------------------------------------------------------- inference
     def load(self, artifact: Path, config: DictConfig, cfg: DictConfig) -> LoadedModel:

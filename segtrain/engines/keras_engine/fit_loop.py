@@ -22,6 +22,7 @@ from segtrain.engines.keras_engine.backup import LoopBackup
 from segtrain.engines.keras_engine.callbacks import (
     BestAndLastWeights,
     MetricLine,
+    final_metrics,
     logger_callbacks,
 )
 from segtrain.engines.keras_engine.distributed import (
@@ -31,7 +32,7 @@ from segtrain.engines.keras_engine.distributed import (
 )
 from segtrain.engines.keras_engine.export import export_model
 from segtrain.engines.keras_engine.setup import TrainSetup, build_model, resume_point
-from segtrain.metrics import format_iou_table, scores_from_confusion
+from segtrain.metrics import scores_from_confusion
 from segtrain.runtime.artifacts import write_metadata
 from segtrain.runtime.checkpoints import clean_partial
 
@@ -100,7 +101,13 @@ def fit_data_parallel(setup: TrainSetup) -> RunResult:
     if start_epoch >= max_epochs:
         log.info("The backup already holds all %d epochs: nothing left to train", max_epochs)
 
-    metrics = _final_metrics(setup, loop, val, metric_line, last["confusion"])
+    metrics = final_metrics(
+        metric_line.history,
+        last["confusion"],
+        classes.names,
+        _revalidate(setup, loop, val),
+        log_table=setup.is_chief,
+    )
     model_dir = setup.ctx.model_dir
     if setup.is_chief:
         export_model(model, setup.num_classes, cfg, classes, model_dir)
@@ -113,27 +120,11 @@ def fit_data_parallel(setup: TrainSetup) -> RunResult:
     )
 
 
-def _final_metrics(
-    setup: TrainSetup,
-    loop: DistributedLoop,
-    val,
-    metric_line: MetricLine,
-    confusion: np.ndarray | None,
-) -> dict[str, float]:
-    validated = [h for h in metric_line.history if "val_mIoU" in h]
-    if validated:
-        metrics = {k: float(v) for k, v in validated[-1].items() if k != "epoch"}
-    elif val is not None:  # nothing validated in this process (resumed at the end)
+def _revalidate(setup: TrainSetup, loop: DistributedLoop, val):
+    def run() -> tuple[dict[str, float], np.ndarray]:
         scored = loop.evaluate(val, setup.val.steps)
-        confusion = scored.confusion
         metrics = validation_logs(scored, setup.classes.names)
         log.info("Validation of the restored model: val_mIoU=%.4f", metrics["val_mIoU"])
-    else:
-        return {}
-    if confusion is not None:
-        scores = scores_from_confusion(confusion)
-        for key, value in scores.as_dict("val_", setup.classes.names).items():
-            metrics.setdefault(key, float(value))
-        if setup.is_chief:
-            log.info("Validation per class:\n%s", format_iou_table(scores, setup.classes.names))
-    return metrics
+        return metrics, scored.confusion
+
+    return run if val is not None else None
