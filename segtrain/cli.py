@@ -10,37 +10,18 @@ tracebacks.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from segtrain.errors import ConfigError, SegtrainError
+from segtrain.runtime.commands import COMMANDS, Command, resolve_target
 
 log = logging.getLogger("segtrain")
 COMMAND_ENV = "SEGTRAIN_COMMAND"
 
-
-@dataclass(frozen=True)
-class Command:
-    config_name: str
-    target: str  # "module:function" called with the composed DictConfig
-    help: str
-
-
-COMMANDS: dict[str, Command] = {
-    "train": Command("train", "segtrain.train:run_train", "train a model (returns the objective)"),
-    "evaluate": Command(
-        "evaluate", "segtrain.evaluate:run_evaluate", "per-class IoU of a trained model"
-    ),
-    "predict": Command(
-        "predict", "segtrain.predict:run_predict", "write prediction overlays for images"
-    ),
-    "bench": Command("bench", "segtrain.bench:run_bench", "run the benchmarks, write results"),
-}
 
 DATA_COMMANDS: dict[str, Command] = {
     "synth": Command("data", "segtrain.data.commands:synth", "write synthetic driving scenes"),
@@ -80,11 +61,6 @@ def _usage() -> str:
         "`segtrain <command> --help` shows the config groups and options of a command.",
     ]
     return "\n".join(lines)
-
-
-def _resolve_target(target: str) -> Callable[[Any], Any]:
-    module_name, func_name = target.split(":")
-    return getattr(importlib.import_module(module_name), func_name)
 
 
 def _report(prog: str, err: BaseException, code: int) -> None:
@@ -170,7 +146,7 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
         except SegtrainError as err:
             _report(prog, err, err.exit_code)
 
-    task = _resolve_target(command.target)
+    task = resolve_target(command.target)
 
     def app(cfg: DictConfig) -> Any:
         try:

@@ -60,8 +60,8 @@ class SubmittedJob:
 
 
 def _task_target(cfg: DictConfig) -> str | None:
-    """``segtrain.cli.COMMANDS[cfg.task]``'s target when the job is a segtrain command."""
-    from segtrain.cli import COMMANDS
+    """``COMMANDS[cfg.task]``'s target when the job is a segtrain command."""
+    from segtrain.runtime.commands import COMMANDS
 
     task = OmegaConf.select(cfg, "task", default=None)
     command = COMMANDS.get(str(task)) if isinstance(task, str) else None

@@ -6,7 +6,7 @@ from the ``config`` channel, point Hydra's job directory at ``SM_OUTPUT_DATA_DIR
 uploaded as ``output.tar.gz``, so the launcher can unpack it into the local multirun
 directory) and the dataset root at the ``train`` channel, then run the task through
 Hydra's ``run_job`` exactly as a local run would: same ``.hydra/`` files, same logging,
-same callbacks. The segtrain task is imported by name (``segtrain.cli.COMMANDS``); the
+same callbacks. The segtrain task is imported by name (``segtrain.runtime.commands``); the
 docker-free runner may instead ship a pickled task function, since it runs on the same
 interpreter.
 
