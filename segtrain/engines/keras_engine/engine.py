@@ -33,30 +33,28 @@ from segtrain.engines.base import LoadedModel, RunResult
 from segtrain.engines.keras_engine.callbacks import (
     LAST_WEIGHTS,
     AtomicBackupAndRestore,
-    BestAndLastWeights,
     MetricLine,
     backup_epoch,
-    final_metrics,
-    logger_callbacks,
 )
 from segtrain.engines.keras_engine.cluster import Cluster, resolve_cluster
 from segtrain.engines.keras_engine.data import make_dataset
-from segtrain.engines.keras_engine.export import export_model
 from segtrain.engines.keras_engine.fit_loop import fit_data_parallel
 from segtrain.engines.keras_engine.hardware import build_strategy, configure_threads, dtype_policy
 from segtrain.engines.keras_engine.setup import (
     TrainSetup,
     build_model,
+    chief_callbacks,
+    finish_run,
     image_size,
     prepare,
     resume_point,
+    start_checkpoint_dir,
 )
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.metrics import confusion_matrix as confusion_np
 from segtrain.models.enet import SIZE_FACTOR, STAGES, build_enet
 from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
-from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
-from segtrain.runtime.checkpoints import clean_partial
+from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo
 from segtrain.runtime.env import RunContext
 
 log = logging.getLogger(__name__)
@@ -92,29 +90,19 @@ class KerasEngine:
         return self._fit_keras(setup)
 
     def _fit_keras(self, setup: TrainSetup) -> RunResult:
-        cfg, ctx, classes = setup.cfg, setup.ctx, setup.classes
+        cfg, ctx = setup.cfg, setup.ctx
         model = build_model(setup)
-        ckpt_dir = setup.checkpoint_dir
         backup_dir = setup.backup_dir
         resumed_from, start_epoch = resume_point(cfg, backup_dir)
-        if setup.is_chief:
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            clean_partial(ckpt_dir)
-            write_metadata(ckpt_dir, cfg, classes)
-
+        start_checkpoint_dir(setup)
         metric_line = MetricLine(
             setup.train.images_per_pass,
             1,
             print_lines=setup.is_chief,
             confusion_of=lambda: _val_confusion(model),
         )
-        callbacks: list[keras.callbacks.Callback] = [metric_line]
-        if setup.is_chief:
-            callbacks.append(BestAndLastWeights(ckpt_dir, "val_mIoU", "max"))
-        callbacks.append(AtomicBackupAndRestore(str(backup_dir), delete_checkpoint=False))
-        if setup.is_chief:
-            callbacks += logger_callbacks(cfg, ctx.log_dir)
-
+        backup = AtomicBackupAndRestore(str(backup_dir), delete_checkpoint=False)
+        callbacks = chief_callbacks(setup, metric_line, backup)
         val = setup.val
         max_epochs = int(cfg.trainer.max_epochs)
         if start_epoch < max_epochs:
@@ -128,23 +116,14 @@ class KerasEngine:
             )
         else:
             log.info("The backup already holds all %d epochs: nothing left to train", max_epochs)
-        epochs_completed = max(backup_epoch(backup_dir) or 0, start_epoch)
-
-        metrics = final_metrics(
-            metric_line.history,
+        return finish_run(
+            setup,
+            model,
+            metric_line,
             metric_line.last_val_confusion,
-            classes.names,
             self._revalidate(model, val),
-        )
-        model_dir = Path(ctx.model_dir)
-        if setup.is_chief:
-            export_model(model, setup.num_classes, cfg, classes, model_dir)
-        return RunResult(
-            metrics=metrics,
-            model_dir=model_dir,
-            epochs_completed=epochs_completed,
+            epochs_completed=max(backup_epoch(backup_dir) or 0, start_epoch),
             resumed_from=resumed_from,
-            extra={"history": metric_line.history, "precision": setup.policy},
         )
 
     @staticmethod

@@ -26,9 +26,17 @@ from omegaconf import DictConfig
 from segtrain.data.class_weights import split_class_weights
 from segtrain.data.source import SampleSource, open_split
 from segtrain.data.transforms import build_transform
-from segtrain.engines.keras_engine.callbacks import backup_epoch
+from segtrain.engines.base import RunResult
+from segtrain.engines.keras_engine.callbacks import (
+    BestAndLastWeights,
+    MetricLine,
+    backup_epoch,
+    final_metrics,
+    logger_callbacks,
+)
 from segtrain.engines.keras_engine.cluster import Cluster
 from segtrain.engines.keras_engine.data import InputPipeline, Shard, common_steps, make_dataset
+from segtrain.engines.keras_engine.export import export_model
 from segtrain.engines.keras_engine.hardware import (
     accelerator,
     dtype_policy,
@@ -43,7 +51,8 @@ from segtrain.engines.keras_engine.placement import stage_devices
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.models.enet import build_enet, check_input_size
 from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
-from segtrain.runtime.artifacts import ClassInfo
+from segtrain.runtime.artifacts import ClassInfo, write_metadata
+from segtrain.runtime.checkpoints import clean_partial
 from segtrain.runtime.env import RunContext
 
 log = logging.getLogger(__name__)
@@ -278,3 +287,58 @@ def resume_point(cfg: DictConfig, backup_dir: Path) -> tuple[Path | None, int]:
         return None, 0
     log.info("Resuming from %s (epoch %d)", backup_dir, epoch)
     return backup_dir, epoch
+
+
+# -------------------------------------------------------- what both loops do around it
+def start_checkpoint_dir(setup: TrainSetup) -> None:
+    """The chief clears partial files from the checkpoint dir and writes its metadata."""
+    if setup.is_chief:
+        setup.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        clean_partial(setup.checkpoint_dir)
+        write_metadata(setup.checkpoint_dir, setup.cfg, setup.classes)
+
+
+def chief_callbacks(
+    setup: TrainSetup,
+    metric_line: MetricLine,
+    backup: keras.callbacks.Callback | None = None,
+) -> list[keras.callbacks.Callback]:
+    """The metric line (every worker), ``backup`` (every worker: a collective under a
+    strategy), and the chief's best/last weights and loggers, in that order."""
+    callbacks: list[keras.callbacks.Callback] = [metric_line]
+    if setup.is_chief:
+        callbacks.append(BestAndLastWeights(setup.checkpoint_dir, "val_mIoU", "max"))
+    if backup is not None:
+        callbacks.append(backup)
+    if setup.is_chief:
+        callbacks += logger_callbacks(setup.cfg, setup.ctx.log_dir)
+    return callbacks
+
+
+def finish_run(
+    setup: TrainSetup,
+    model: keras.Model,
+    metric_line: MetricLine,
+    confusion: np.ndarray | None,
+    revalidate: Any,
+    epochs_completed: int,
+    resumed_from: Path | None,
+) -> RunResult:
+    """The run's final metrics, the exported model (chief only) and the RunResult."""
+    metrics = final_metrics(
+        metric_line.history,
+        confusion,
+        setup.classes.names,
+        revalidate,
+        log_table=setup.is_chief,
+    )
+    model_dir = Path(setup.ctx.model_dir)
+    if setup.is_chief:
+        export_model(model, setup.num_classes, setup.cfg, setup.classes, model_dir)
+    return RunResult(
+        metrics=metrics,
+        model_dir=model_dir,
+        epochs_completed=epochs_completed,
+        resumed_from=resumed_from,
+        extra={"history": metric_line.history, "precision": setup.policy},
+    )

@@ -88,67 +88,20 @@ class LightningEngine:
 
     # ------------------------------------------------------------------------ training
     def fit(self, cfg: DictConfig, ctx: RunContext) -> RunResult:
+        """Train DeepLabV3 (resuming from ``ctx.checkpoint_dir``'s latest when allowed),
+        then export the final model from rank 0."""
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
         if cfg.hardware.num_threads:
             torch.set_num_threads(int(cfg.hardware.num_threads))
         datamodule = SegmentationDataModule(cfg)
         classes = ClassInfo.from_class_map(datamodule.class_map)
-        weights = split_class_weights(
-            datamodule.train_source,
-            str(cfg.model.class_weighting),
-            float(cfg.model.enet_weight_c),
-            classes.names,
-            classes.ignore_index,
-        )
-        module = SegmentationModule(
-            model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
-            num_classes=_num_classes(cfg, classes),
-            ignore_index=classes.ignore_index,
-            class_names=classes.names,
-            lr=scaled_lr(cfg),
-            max_epochs=int(cfg.trainer.max_epochs),
-            # FSDP2 shards parameters along dim 0 and expects contiguous tensors
-            channels_last=bool(cfg.hardware.channels_last)
-            and str(cfg.trainer.parallelism) != "model_parallel",
-            class_weights=weights,
-            extra_checkpoint={"classes": classes.to_json()},
-        )
+        module = _build_module(cfg, datamodule, classes)
         ckpt_dir = Path(ctx.checkpoint_dir)
         resume_from = latest_checkpoint(ckpt_dir) if cfg.resume else None
         if ctx.is_global_zero:
             write_metadata(ckpt_dir, cfg, classes)
         metric_cb = MetricLineCallback()
-        checkpoint_cb = ModelCheckpoint(
-            dirpath=str(ckpt_dir),
-            filename="best-epoch{epoch:03d}-mIoU{val_mIoU:.4f}",
-            auto_insert_metric_name=False,
-            monitor="val_mIoU",
-            mode="max",
-            save_top_k=1,
-            save_last=True,
-            every_n_epochs=1,
-        )
-        trainer = L.Trainer(
-            **trainer_hardware_kwargs(cfg),
-            strategy=build_strategy(cfg),
-            max_epochs=int(cfg.trainer.max_epochs),
-            limit_train_batches=cfg.trainer.limit_train_batches,
-            limit_val_batches=cfg.trainer.limit_val_batches,
-            check_val_every_n_epoch=int(cfg.trainer.check_val_every_n_epoch),
-            log_every_n_steps=int(cfg.trainer.log_every_n_steps),
-            accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
-            gradient_clip_val=cfg.trainer.gradient_clip_val,
-            sync_batchnorm=bool(cfg.trainer.sync_batchnorm),
-            deterministic=bool(cfg.trainer.deterministic),
-            num_sanity_val_steps=0,
-            callbacks=[metric_cb, checkpoint_cb],
-            logger=_loggers(cfg, ctx) or False,
-            enable_progress_bar=_progress_bar(cfg, ctx),
-            enable_model_summary=ctx.interactive,
-            default_root_dir=str(ctx.output_dir),
-            plugins=[AtomicCheckpointIO()],
-            use_distributed_sampler=False,
-        )
+        trainer = _build_trainer(cfg, ctx, [metric_cb, _checkpoint_callback(ckpt_dir)])
         if resume_from is not None:
             log.info("Resuming from %s (epoch %s)", resume_from, _ckpt_epoch(resume_from))
         else:
@@ -156,7 +109,19 @@ class LightningEngine:
         trainer.fit(
             module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None
         )
+        return self._finish(trainer, module, metric_cb, cfg, ctx, classes, resume_from)
 
+    def _finish(
+        self,
+        trainer: L.Trainer,
+        module: SegmentationModule,
+        metric_cb: MetricLineCallback,
+        cfg: DictConfig,
+        ctx: RunContext,
+        classes: ClassInfo,
+        resume_from: Path | None,
+    ) -> RunResult:
+        """Export from rank 0 and hand back the last validation's scores."""
         ctx.rank, ctx.world_size = trainer.global_rank, trainer.world_size
         model_dir = Path(ctx.model_dir)
         state = full_state_dict(module)  # collective under FSDP2: every rank calls it
@@ -258,6 +223,71 @@ class LightningEngine:
                     logits, size=image.shape[:2], mode="bilinear", align_corners=False
                 )
                 yield logits.argmax(1)[0].numpy().astype(np.uint8)
+
+
+def _build_module(
+    cfg: DictConfig, datamodule: SegmentationDataModule, classes: ClassInfo
+) -> SegmentationModule:
+    """The LightningModule for ``cfg.model`` with the train split's class weights."""
+    weights = split_class_weights(
+        datamodule.train_source,
+        str(cfg.model.class_weighting),
+        float(cfg.model.enet_weight_c),
+        classes.names,
+        classes.ignore_index,
+    )
+    return SegmentationModule(
+        model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
+        num_classes=_num_classes(cfg, classes),
+        ignore_index=classes.ignore_index,
+        class_names=classes.names,
+        lr=scaled_lr(cfg),
+        max_epochs=int(cfg.trainer.max_epochs),
+        # FSDP2 shards parameters along dim 0 and expects contiguous tensors
+        channels_last=bool(cfg.hardware.channels_last)
+        and str(cfg.trainer.parallelism) != "model_parallel",
+        class_weights=weights,
+        extra_checkpoint={"classes": classes.to_json()},
+    )
+
+
+def _checkpoint_callback(ckpt_dir: Path) -> ModelCheckpoint:
+    """``last.ckpt`` and the best epoch by val_mIoU, written into ``ckpt_dir``."""
+    return ModelCheckpoint(
+        dirpath=str(ckpt_dir),
+        filename="best-epoch{epoch:03d}-mIoU{val_mIoU:.4f}",
+        auto_insert_metric_name=False,
+        monitor="val_mIoU",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        every_n_epochs=1,
+    )
+
+
+def _build_trainer(cfg: DictConfig, ctx: RunContext, callbacks: list[L.Callback]) -> L.Trainer:
+    """The Lightning Trainer for ``cfg.trainer`` and ``cfg.hardware``."""
+    return L.Trainer(
+        **trainer_hardware_kwargs(cfg),
+        strategy=build_strategy(cfg),
+        max_epochs=int(cfg.trainer.max_epochs),
+        limit_train_batches=cfg.trainer.limit_train_batches,
+        limit_val_batches=cfg.trainer.limit_val_batches,
+        check_val_every_n_epoch=int(cfg.trainer.check_val_every_n_epoch),
+        log_every_n_steps=int(cfg.trainer.log_every_n_steps),
+        accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
+        gradient_clip_val=cfg.trainer.gradient_clip_val,
+        sync_batchnorm=bool(cfg.trainer.sync_batchnorm),
+        deterministic=bool(cfg.trainer.deterministic),
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=_loggers(cfg, ctx) or False,
+        enable_progress_bar=_progress_bar(cfg, ctx),
+        enable_model_summary=ctx.interactive,
+        default_root_dir=str(ctx.output_dir),
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
+    )
 
 
 def full_state_dict(module: SegmentationModule) -> dict[str, torch.Tensor]:
