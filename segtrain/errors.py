@@ -29,3 +29,17 @@ class LaunchError(SegtrainError):
 
 class CheckpointError(SegtrainError):
     """A checkpoint cannot be read or does not match the model it is loaded into."""
+
+
+class RunInterrupted(SegtrainError):
+    """Training stopped by SIGTERM / SIGINT after saving what resumes it.
+
+    Exits with 128 + the signal number (143 for SIGTERM, 130 for SIGINT), the code a
+    process killed by that signal reports, so SageMaker and shells see a stopped job,
+    never a successful one.
+    """
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + int(signum)
