@@ -33,6 +33,7 @@ from segtrain.data.io import read_color_label
 from segtrain.data.source import load_class_map, open_split
 from segtrain.data.transforms import build_transform
 from segtrain.errors import DataError
+from segtrain.runtime.checkpoints import atomic_write_text
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -207,9 +208,9 @@ def run_bench(cfg: Any) -> dict:
     result = run_data_bench(cfg)
     out = Path(str(_bench_cfg(cfg).output_dir))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "data.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "data.json", json.dumps(result, indent=2) + "\n")
     md = markdown(result)
-    (out / "data.md").write_text(md)
+    atomic_write_text(out / "data.md", md)
     print(md, flush=True)
     print(f"data benchmark written to {out / 'data.json'} and {out / 'data.md'}", flush=True)
     return result

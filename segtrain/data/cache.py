@@ -11,8 +11,8 @@ Layout of ``<cache dir>`` (default ``<root>/.segtrain_cache/<H>x<W>``)::
     shard-00000.images.npy  shard-00000.masks.npy  shard-00000.json   (one per shard)
     cache.json                                                        (index, last)
 
-A shard's ``.json`` is written after both arrays are complete (each via temp file +
-rename), so an interrupted build keeps finished shards, rebuilds the unfinished one, and
+A shard's ``.json`` is written after both arrays are complete (each through
+:func:`~segtrain.runtime.checkpoints.atomic_write`), so an interrupted build keeps finished shards, rebuilds the unfinished one, and
 a half-written shard is never read. ``cache.json`` says which image size, class map and
 manifest the cache belongs to; a mismatch means the cache is not used.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -33,8 +32,10 @@ import numpy as np
 from segtrain.data.catalog import Catalog, dataset_root
 from segtrain.data.classes import ClassMap
 from segtrain.data.progress import track
-from segtrain.data.records import Record
+from segtrain.data.raw import raw_source
+from segtrain.data.records import Record, Sample
 from segtrain.errors import ConfigError, DataError
+from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -66,18 +67,17 @@ def _shard_name(i: int) -> str:
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save would append ".npy" to a name
+            np.save(fh, arr)
+
+    atomic_write(path, write)
 
 
 def _build_shard(args: tuple) -> dict:
     """Worker: decode + encode + resize one shard's records and write it."""
     out_dir, name, dataset_cfg_dict, root, records, policy = args
     from omegaconf import OmegaConf
-
-    from segtrain.data.source import raw_source
 
     cfg = OmegaConf.create(dataset_cfg_dict)
     src = raw_source(cfg, records, Path(root))
@@ -110,9 +110,7 @@ def _build_shard(args: tuple) -> dict:
         "unknown_pixels": unknown,
         "want": [r.id for r in records],
     }
-    tmp = out / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, out / f"{name}.json")
+    atomic_write_text(out / f"{name}.json", json.dumps(meta))
     return {"name": name, **meta}
 
 
@@ -186,9 +184,7 @@ def build_cache(
         "bad": [b for s in shards for b in s["bad"]],
         "unknown_pixels": int(sum(s["unknown_pixels"] for s in shards)),
     }
-    tmp = out / f".{INDEX}.tmp"
-    tmp.write_text(json.dumps(index))
-    os.replace(tmp, out / INDEX)
+    atomic_write_text(out / INDEX, json.dumps(index))
     size_bytes = sum(p.stat().st_size for p in out.glob("shard-*.npy"))
     return CacheSummary(
         out,
@@ -250,9 +246,7 @@ class CacheSource:
             self._maps[shard] = arrs
         return arrs
 
-    def __getitem__(self, i: int):
-        from segtrain.data.source import Sample
-
+    def __getitem__(self, i: int) -> Sample:
         shard, k, has_mask = self._where[i]
         images, masks = self._arrays(shard)
         return Sample(self.ids[i], np.array(images[k]), np.array(masks[k]) if has_mask else None)

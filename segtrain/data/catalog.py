@@ -8,8 +8,6 @@ result is reused until the settings it was built from change.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,10 +16,12 @@ from typing import Any
 
 from segtrain.data.formats import ScanResult, get_format
 from segtrain.data.io import image_size_of
+from segtrain.data.locking import file_lock
 from segtrain.data.manifest import (
     SplitReport,
     assign_splits,
     manifest_settings,
+    meta_path,
     read_manifest,
     read_meta,
     settings_hash,
@@ -45,14 +45,22 @@ class Catalog:
 
 
 def dataset_root(dataset_cfg: Any) -> Path:
-    root = getattr(dataset_cfg, "root", None)
+    root = dataset_cfg.root
     if not root:
         raise ConfigError("dataset.root is not set; expected the dataset directory")
     return Path(str(root)).expanduser()
 
 
+def image_size_of_cfg(dataset_cfg: Any) -> tuple[int, int]:
+    """``dataset.image_size`` as (height, width), checked."""
+    size = list(dataset_cfg.image_size)
+    if len(size) != 2 or min(int(v) for v in size) < 8:
+        raise ConfigError(f"dataset.image_size={size}; expected [height, width], each >= 8")
+    return int(size[0]), int(size[1])
+
+
 def manifest_path(dataset_cfg: Any) -> Path:
-    explicit = getattr(dataset_cfg, "manifest", None)
+    explicit = dataset_cfg.manifest
     return Path(str(explicit)) if explicit else dataset_root(dataset_cfg) / "manifest.jsonl"
 
 
@@ -61,9 +69,8 @@ def ensure_data(dataset_cfg: Any) -> Path:
     root = dataset_root(dataset_cfg)
     fmt = get_format(str(dataset_cfg.format))
     ensure = getattr(fmt, "ensure", None)
-    if ensure is not None:
-        with _lock(root / ".segtrain.lock", create=True):  # our own generated directory
-            ensure(root, dataset_cfg)
+    if ensure is not None:  # generated formats make (or refuse) their data themselves
+        ensure(root, dataset_cfg)
     if not root.exists():
         raise DataError(
             f"dataset root {root} does not exist (dataset={dataset_cfg.name}, "
@@ -76,37 +83,23 @@ def ensure_data(dataset_cfg: Any) -> Path:
     return root
 
 
-@contextlib.contextmanager
-def _lock(lock_file: Path, create: bool = False):
-    """Serialise generation/manifest writing between processes (DDP ranks, workers)."""
-    try:
-        if create:
-            lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_file, "a")  # noqa: SIM115
-    except OSError:
-        yield  # read-only dataset: nothing will be written there anyway
-        return
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
-
-
-def check_record(root: Path, rec: Record) -> str | None:
-    """Why a record cannot be used (header-level check), or None when it looks fine."""
-    try:
-        ih = image_size_of(root / rec.image)
-        if rec.label:
-            lh = image_size_of(root / rec.label)
-            if ih != lh:
-                return (
-                    f"image is {ih[1]}x{ih[0]} but its label {rec.label} is "
-                    f"{lh[1]}x{lh[0]} (width x height); they must match"
-                )
-    except DataError as exc:
-        return str(exc)
+def check_record(root: Path, rec: Record) -> ScanProblem | None:
+    """Why a record cannot be used (header-level check), or None when it looks fine.
+    The problem names the file at fault once: the label when the label is bad."""
+    sizes = []
+    for rel in (rec.image, rec.label) if rec.label else (rec.image,):
+        path = root / rel
+        try:
+            sizes.append(image_size_of(path))
+        except DataError as exc:
+            return ScanProblem(str(path), str(exc).removeprefix(f"{path}: "))
+    if len(sizes) == 2 and sizes[0] != sizes[1]:
+        (ih, iw), (lh, lw) = sizes
+        return ScanProblem(
+            str(root / rec.image),
+            f"image is {iw}x{ih} but its label {rec.label} is {lw}x{lh} "
+            "(width x height); they must match",
+        )
     return None
 
 
@@ -119,9 +112,9 @@ def scan_and_check(root: Path, dataset_cfg: Any) -> tuple[ScanResult, list[ScanP
     problems = list(scan.problems)
     good: list[Record] = []
     for rec in scan.records:
-        why = check_record(root, rec)
-        if why:
-            problems.append(ScanProblem(str(root / rec.image), why))
+        problem = check_record(root, rec)
+        if problem:
+            problems.append(problem)
         else:
             good.append(rec)
     if problems and policy == "error":
@@ -148,16 +141,29 @@ def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
     path = manifest_path(dataset_cfg)
     settings = manifest_settings(dataset_cfg)
     want = settings_hash(settings)
-    with _lock(path.with_name(f".{path.name}.lock"), create=path.parent.exists()):
+    with file_lock(path.with_name(f".{path.name}.lock"), create=path.parent.exists()):
         meta = read_meta(path)
-        if path.is_file() and not force:
-            if meta is None and getattr(dataset_cfg, "manifest", None):
+        explicit = bool(dataset_cfg.manifest)
+        if path.is_file() and meta is None:
+            if explicit and not force:
                 # a user-supplied manifest without our sidecar: trust it as is
                 return Catalog(root, path, read_manifest(path), rebuilt=False)
-            if meta is not None and meta.get("settings_hash") == want:
+            if not explicit:
+                raise DataError(
+                    f"{path} exists but segtrain did not write it (no {meta_path(path).name} "
+                    "beside it); refusing to overwrite it. Set dataset.manifest to its path "
+                    "to use it as the manifest, or to another path for segtrain's own"
+                )
+            log.warning("rebuilding %s (force=true): it was not written by segtrain", path)
+        elif path.is_file() and not force:
+            if meta.get("settings_hash") == want:
                 recs = read_manifest(path)
                 return Catalog(root, path, recs, rebuilt=False, split=_report_from_meta(meta))
-            log.info("manifest %s was built with other settings; rebuilding it", path)
+            log.warning(
+                "manifest %s was built with other settings (%s); rebuilding it",
+                path,
+                _changed_settings(meta.get("settings"), settings),
+            )
         scan, problems = scan_and_check(root, dataset_cfg)
         report = assign_splits(scan.records, dataset_cfg.split, given=scan.has_given_splits)
         meta = {
@@ -182,6 +188,19 @@ def build_catalog(dataset_cfg: Any, force: bool = False) -> Catalog:
         return Catalog(
             root, path, scan.records, rebuilt=True, split=report, skipped=problems, written=written
         )
+
+
+def _changed_settings(old: Any, new: dict, prefix: str = "") -> str:
+    """Which manifest settings differ, as ``key old -> new`` (nested keys dotted)."""
+    old = old if isinstance(old, dict) else {}
+    parts = []
+    for key in sorted(new):
+        if isinstance(new[key], dict):
+            inner = _changed_settings(old.get(key), new[key], f"{prefix}{key}.")
+            parts += [inner] if inner else []
+        elif old.get(key) != new[key]:
+            parts.append(f"{prefix}{key} {old.get(key)} -> {new[key]}")
+    return ", ".join(parts)
 
 
 def _report_from_meta(meta: dict) -> SplitReport | None:

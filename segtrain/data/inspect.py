@@ -27,6 +27,7 @@ from segtrain.data.manifest import SPLITS
 from segtrain.data.progress import track
 from segtrain.data.source import RawSource, open_split
 from segtrain.errors import DataError
+from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 console = Console(highlight=False, soft_wrap=True)
@@ -127,7 +128,7 @@ def plot_frequencies(report: dict, path: Path) -> None:
     ax.set_ylabel("fraction of labelled pixels (log)")
     ax.set_title(f"{report['dataset']['name']}: class pixel frequency")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
@@ -163,7 +164,7 @@ def plot_samples(cfg: Any, path: Path, n: int, alpha: float = 0.5) -> None:
         for ax in axes[row]:
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -212,6 +213,6 @@ def run_inspect(cfg: Any) -> dict:
     plot_frequencies(report, out / "class_frequency.png")
     plot_samples(cfg, out / "samples.png", int(cfg.get("samples", 8)))
     report["plots"] = [str(out / "class_frequency.png"), str(out / "samples.png")]
-    (out / "inspect.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "inspect.json", json.dumps(report, indent=2) + "\n")
     console.print(f"report: {out / 'inspect.json'}; plots: {', '.join(report['plots'])}")
     return report

@@ -15,9 +15,38 @@ import cv2
 import numpy as np
 
 from segtrain.errors import DataError
+from segtrain.runtime.checkpoints import atomic_write
 
 # decoding is done per sample in worker processes; OpenCV's own thread pool only competes
 cv2.setNumThreads(1)
+
+
+#: leading bytes of the image formats a misnamed file most often really is
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format the first bytes of a file announce (None: none known)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for sig, name in _SIGNATURES if head.startswith(sig)), None)
+
+
+def _check_png(path: Path, head: bytes, tail: bytes, what: str) -> None:
+    """A ``.png`` file must be a PNG and end with its IEND chunk; anything else is named
+    for what it is (a JPEG saved under a .png name is not "a corrupt PNG")."""
+    kind = sniff_format(head)
+    if kind not in (None, "PNG"):
+        raise DataError(f"{path}: a {kind} file under a .png name; convert it to PNG")
+    if kind is None or tail[:8] != b"\x00\x00\x00\x00IEND":
+        raise DataError(f"{path}: truncated or corrupt PNG ({what}); re-download it")
 
 
 def _read_bytes(path: str | Path) -> np.ndarray:
@@ -31,8 +60,9 @@ def _read_bytes(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if buf.size == 0:
         raise DataError(f"{path}: empty file, expected a PNG/JPEG image")
-    if path.suffix.lower() == ".png" and not _png_complete(buf):
-        raise DataError(f"{path}: truncated or corrupt PNG (no IEND chunk); re-download it")
+    if path.suffix.lower() == ".png":
+        tail = bytes(buf[-12:]) if buf.size >= 20 else b""
+        _check_png(path, bytes(buf[:12]), tail, "no IEND chunk")
     return buf
 
 
@@ -40,17 +70,12 @@ def _decode(path: str | Path, flags: int) -> np.ndarray:
     buf = _read_bytes(path)
     img = cv2.imdecode(buf, flags)
     if img is None:
-        raise DataError(f"{path}: not a decodable image (corrupt or unsupported format)")
+        kind = sniff_format(bytes(buf[:12]))
+        raise DataError(
+            f"{path}: not a decodable {kind + ' ' if kind else ''}image "
+            "(corrupt or unsupported format)"
+        )
     return img
-
-
-def _png_complete(buf: np.ndarray) -> bool:
-    """A PNG must start with its signature and end with the IEND chunk."""
-    return (
-        buf.size >= 20
-        and bytes(buf[:8]) == b"\x89PNG\r\n\x1a\n"
-        and bytes(buf[-12:-4]) == b"\x00\x00\x00\x00IEND"
-    )
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -123,7 +148,7 @@ def image_size_of(path: str | Path) -> tuple[int, int]:
     if path.suffix.lower() == ".png":
         try:
             with open(path, "rb") as fh:
-                head = fh.read(8)
+                head = fh.read(12)
                 fh.seek(0, os.SEEK_END)
                 if fh.tell() >= 20:
                     fh.seek(-12, os.SEEK_END)
@@ -132,31 +157,30 @@ def image_size_of(path: str | Path) -> tuple[int, int]:
             raise DataError(f"{path}: file not found") from None
         except OSError as exc:
             raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        if head != b"\x89PNG\r\n\x1a\n" or tail[:8] != b"\x00\x00\x00\x00IEND":
-            raise DataError(
-                f"{path}: truncated or corrupt PNG (not a readable image "
-                "or no IEND chunk); re-download it"
-            )
+        _check_png(path, head, tail, "not a readable image or no IEND chunk")
     try:
         with Image.open(path) as im:
             w, h = im.size
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
+    except UnidentifiedImageError:  # its message repeats the path
+        raise DataError(f"{path}: not a readable image (unknown format)") from None
+    except OSError as exc:
+        with open(path, "rb") as fh:
+            kind = sniff_format(fh.read(12))
+        raise DataError(
+            f"{path}: not a readable {kind + ' ' if kind else ''}image ({exc})"
+        ) from None
     return h, w
 
 
 def write_png(path: str | Path, rgb_or_index: np.ndarray) -> None:
-    """Write RGB (H, W, 3) or index (H, W) uint8 as PNG, atomically (temp + rename)."""
+    """Write RGB (H, W, 3) or index (H, W) uint8 as PNG, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = rgb_or_index
     if arr.ndim == 3:
         arr = np.ascontiguousarray(arr[:, :, ::-1])
     ok, enc = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise DataError(f"{path}: PNG encoding failed")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    enc.tofile(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, enc.tofile)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 
 from segtrain.data.records import Record
 from segtrain.errors import ConfigError, DataError
+from segtrain.runtime.checkpoints import atomic_write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -145,17 +145,10 @@ def _report(how: str, note: str, records: Sequence[Record]) -> SplitReport:
 
 
 def write_manifest(path: Path, records: Iterable[Record], meta: dict) -> None:
-    """JSONL + sidecar meta, each written atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """JSONL + sidecar meta, each written atomically."""
     lines = "".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in records)
-    _atomic_write(path, lines)
-    _atomic_write(meta_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, lines)
+    atomic_write_text(meta_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def meta_path(path: Path) -> Path:

@@ -1,13 +1,21 @@
-"""One dataset sample as it is listed on disk, before anything is decoded.
+"""The data side's plain types: a sample as listed on disk, and a sample once decoded.
 
-Formats turn a root directory into Records; manifests store them as JSONL; sources
-decode them into :class:`~segtrain.data.source.Sample`. Paths are relative to the
-dataset root so a manifest moves with its data (local disk, S3, a SageMaker channel).
+Formats turn a root directory into :class:`Record` objects; manifests store them as
+JSONL; the two readers (:mod:`segtrain.data.raw`, :mod:`segtrain.data.cache`) decode
+them into :class:`Sample` objects behind the :class:`SampleSource` protocol that engines
+index. Paths are relative to the dataset root so a manifest moves with its data (local
+disk, S3, a SageMaker channel). The types live here, below every reader, so that no
+reader has to import another to speak the same language.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from segtrain.data.classes import ClassMap
 
 
 @dataclass
@@ -43,3 +51,22 @@ class ScanProblem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Sample:
+    id: str  # unique, includes the camera for A2D2
+    image: np.ndarray  # uint8 RGB (H, W, 3) at dataset.image_size
+    mask: np.ndarray | None  # uint8 class indices (H, W); ignore_index for void; None if unlabelled
+
+
+@runtime_checkable
+class SampleSource(Protocol):
+    """Random-access, picklable decoded samples of one split (what engines index)."""
+
+    class_map: ClassMap
+    ids: list[str]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> Sample: ...

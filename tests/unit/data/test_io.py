@@ -6,7 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from segtrain.data.io import read_color_label, read_image, read_index_label, write_png
+from segtrain.data.io import (
+    image_size_of,
+    read_color_label,
+    read_image,
+    read_index_label,
+    write_png,
+)
 from segtrain.errors import DataError
 
 
@@ -64,3 +70,23 @@ def test_index_label_refuses_colour_png(tmp_path):
     write_png(tmp_path / "c.png", np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(DataError, match="index mask was expected"):
         read_index_label(tmp_path / "c.png")
+
+
+def test_a_jpeg_under_a_png_name_is_named_for_what_it_is(tmp_path):
+    enc = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1]
+    p = tmp_path / "frame.png"
+    p.write_bytes(enc.tobytes())
+    for read in (read_image, read_index_label, read_color_label, image_size_of):
+        with pytest.raises(DataError) as err:
+            read(p)
+        msg = str(err.value)
+        assert "JPEG" in msg and "corrupt PNG" not in msg, msg
+        assert msg.count(str(p)) == 1, msg
+
+
+def test_an_unreadable_file_is_named_once(tmp_path):
+    p = tmp_path / "bad.jpg"
+    p.write_bytes(b"garbage" * 10)
+    with pytest.raises(DataError) as err:
+        image_size_of(p)
+    assert str(err.value).count("bad.jpg") == 1, str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,28 @@ def test_manifest_paths_are_relative_and_records_complete(tiny_synth):
     assert all(r.camera == "front_center" and r.split in ("train", "val") for r in back)
     assert all(r.id.split("/")[1] == "front_center" for r in back)
     assert (cat.root / back[0].image).is_file()
+
+
+def test_a_manifest_segtrain_did_not_write_is_never_overwritten(tiny_synth):
+    build_catalog(tiny_synth)  # generates the data (and segtrain's manifest)
+    root = Path(str(tiny_synth.root))
+    mine = root / "manifest.jsonl"
+    (root / "manifest.meta.json").unlink()  # now a file segtrain did not write
+    mine.write_text('{"id": "mine", "image": "a.png", "group": "g"}\n')
+    with pytest.raises(DataError) as err:
+        build_catalog(tiny_synth)
+    msg = str(err.value)
+    assert "\n" not in msg and str(mine) in msg and "dataset.manifest" in msg
+    with pytest.raises(DataError):
+        build_catalog(tiny_synth, force=True)
+    assert mine.read_text() == '{"id": "mine", "image": "a.png", "group": "g"}\n'
+    tiny_synth.manifest = str(mine)  # named explicitly: trusted as it is
+    assert [r.id for r in build_catalog(tiny_synth).records] == ["mine"]
+
+
+def test_rebuilding_for_other_settings_says_which_changed(tiny_synth, caplog):
+    build_catalog(tiny_synth)
+    tiny_synth.split.val_fraction = 0.67
+    with caplog.at_level(logging.WARNING, logger="segtrain.data.catalog"):
+        assert build_catalog(tiny_synth).rebuilt
+    assert "split.val_fraction 0.34 -> 0.67" in caplog.text

@@ -6,12 +6,14 @@ import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from segtrain.data.catalog import build_catalog
-from segtrain.data.io import write_png
+from segtrain.data.io import read_color_label, write_png
 from segtrain.data.source import RawSource, load_class_map, open_split
 from segtrain.errors import ConfigError, DataError
 
@@ -107,6 +109,47 @@ def test_bad_samples_error_by_default(tiny_synth, what, match):
         open_split(tiny_synth, "train")
     assert bad.name.replace("_label_", "_camera_") in str(exc.value) or bad.name in str(exc.value)
     assert "on_error=skip" in str(exc.value)
+
+
+@pytest.mark.parametrize("what", ["corrupt", "jpeg"])
+def test_a_bad_image_is_named_once_with_its_real_format(tiny_synth, what):
+    build_catalog(tiny_synth)
+    root = Path(tiny_synth.root)
+    (root / "manifest.jsonl").unlink()
+    bad = sorted(root.rglob("camera/*/*.png"))[0]
+    if what == "jpeg":
+        bad.write_bytes(cv2.imencode(".jpg", np.zeros((64, 96, 3), np.uint8))[1].tobytes())
+    else:
+        bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(DataError) as err:
+        build_catalog(tiny_synth)
+    msg = str(err.value)
+    assert msg.count(bad.name) == 1, msg
+    if what == "jpeg":
+        assert "JPEG" in msg and "corrupt PNG" not in msg, msg
+
+
+def test_unknown_colours_are_counted_at_the_labels_native_resolution(tiny_synth):
+    tiny_synth.image_size = [32, 48]  # half the generated 64x96
+    src = open_split(tiny_synth, "train")
+    lab = src.root / src.records[0].label
+    colour = read_color_label(lab)
+    colour[:50, :50] = (1, 2, 3)  # 2,500 pixels of a colour outside the class list
+    write_png(lab, colour)
+    _, mask, unknown = src.load(src.records[0])
+    assert unknown == 2500
+    assert mask.shape == (32, 48) and (mask[:25, :25] == src.class_map.ignore_index).all()
+
+
+def test_implicit_generation_never_writes_into_a_foreign_folder(tiny_synth, tmp_path):
+    root = tmp_path / "camvid"
+    (root / "train").mkdir(parents=True)
+    (root / "manifest.jsonl").write_text("{}\n")
+    tiny_synth.root = str(root)
+    with pytest.raises(DataError, match="did not generate"):
+        open_split(tiny_synth, "val")
+    assert sorted(p.name for p in root.iterdir()) == ["manifest.jsonl", "train"]
+    assert (root / "manifest.jsonl").read_text() == "{}\n"
 
 
 @pytest.mark.parametrize("what", ["missing", "size", "corrupt"])

@@ -75,13 +75,69 @@ def test_generation_is_deterministic_and_seeded(tiny_synth, tmp_path):
     assert digest(tmp_path / "c") != digest(tmp_path / "a")
 
 
-def test_reuse_and_regenerate_on_changed_parameters(tiny_synth, tmp_path):
+def test_reuse_and_regenerate_on_changed_parameters_only_when_forced(tiny_synth, tmp_path):
     root = tmp_path / "synth"
     assert generate(root, tiny_synth) is True
     assert generate(root, tiny_synth) is False  # already there
+    before = digest(root)
     tiny_synth.synth.frames_per_sequence = 2
-    assert generate(root, tiny_synth) is True
+    tiny_synth.synth.seed = 5
+    with pytest.raises(DataError) as err:
+        generate(root, tiny_synth)
+    msg = str(err.value)
+    assert "\n" not in msg and str(root) in msg and "force=true" in msg
+    assert "frames_per_sequence 4 -> 2" in msg and "seed 0 -> 5" in msg
+    assert "num_sequences" not in msg and "height" not in msg  # only the differing keys
+    assert digest(root) == before  # nothing touched
+    assert generate(root, tiny_synth, force=True) is True
     assert len(list(root.rglob("camera/*/*.png"))) == 3 * 2
+
+
+def test_never_generates_into_a_folder_segtrain_did_not_make(tiny_synth, tmp_path):
+    root = tmp_path / "camvid"
+    (root / "701_StillsRaw_full").mkdir(parents=True)
+    (root / "701_StillsRaw_full" / "0001TP_006690.png").write_bytes(b"mine")
+    (root / "manifest.jsonl").write_text('{"id": "a", "image": "x.png", "group": "g"}\n')
+    for force in (False, True):
+        with pytest.raises(DataError) as err:
+            generate(root, tiny_synth, force=force)
+        msg = str(err.value)
+        assert "\n" not in msg and str(root) in msg and "did not generate" in msg
+    assert sorted(p.name for p in root.rglob("*")) == [
+        "0001TP_006690.png",
+        "701_StillsRaw_full",
+        "manifest.jsonl",
+    ]
+
+
+def test_generates_into_an_empty_folder_and_resumes_an_interrupted_one(
+    tiny_synth, tmp_path, monkeypatch
+):
+    root = tmp_path / "empty"
+    root.mkdir()
+    (root / ".segtrain.lock").touch()  # what ensure_data creates before generating
+    assert generate(root, tiny_synth) is True
+    expected = digest(root)
+
+    import segtrain.data.formats.synthetic as synthetic
+
+    calls = {"n": 0}
+    real = synthetic.write_png
+
+    def dying_write(path, arr):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # killed mid-generation
+        real(path, arr)
+
+    other = tmp_path / "killed"
+    monkeypatch.setattr(synthetic, "write_png", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        generate(other, tiny_synth)
+    monkeypatch.setattr(synthetic, "write_png", real)
+    tiny_synth.synth.seed = 0
+    assert generate(other, tiny_synth) is True  # ours, unfinished: regenerated, no force
+    assert digest(other) == expected
 
 
 def test_refuses_to_overwrite_a_real_dataset(tiny_synth, tmp_path):
