@@ -10,14 +10,18 @@ tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from segtrain.errors import ConfigError, SegtrainError
 from segtrain.runtime.commands import COMMANDS, Command, resolve_target
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 log = logging.getLogger("segtrain")
 COMMAND_ENV = "SEGTRAIN_COMMAND"
@@ -76,34 +80,59 @@ def _is_plain_override(arg: str) -> bool:
 
 
 def validate_overrides(config_name: str, overrides: Sequence[str]) -> None:
-    """Compose once to turn bad overrides into a ConfigError naming key and choices.
+    """Compose as the run will, and refuse a bad key, type, option or value up front.
 
-    Sweeps (``-m`` with ``a=1,2``) and hydra.* overrides are left to Hydra itself.
+    This runs before Hydra creates the run directory, so a refused command writes
+    nothing. Every composed config goes through :func:`segtrain.config.check_config`
+    (unknown keys, ranges, choices). A sweep (``-m`` with ``a=1,2``) is composed once
+    per listed value; interval searches are left to the sweeper, ``hydra.*`` overrides
+    to Hydra itself.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from segtrain._configs import config_dir
+    from segtrain.config import check_config
 
     plain = [o for o in overrides if _is_plain_override(o)]
     try:
         parsed = OverridesParser.create().parse_overrides(plain)
     except Exception as err:  # OverrideParseException and friends
         raise ConfigError(f"cannot parse overrides {plain}: {_first_line(err)}") from None
-    if any(p.is_sweep_override() for p in parsed):
-        return
-    plain = [
-        o for o, p in zip(plain, parsed, strict=True) if not p.key_or_group.startswith("hydra")
-    ]
+    kept = [(o, p) for o, p in zip(plain, parsed, strict=True) if not _is_hydra_key(p)]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            compose(config_name=config_name, overrides=plain)
-    except Exception as err:
-        raise ConfigError(_explain_compose_error(err)) from None
+            for variant in _sweep_variants(kept):
+                try:
+                    cfg = compose(config_name=config_name, overrides=variant)
+                except Exception as err:
+                    raise ConfigError(_explain_compose_error(err)) from None
+                check_config(cfg)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _is_hydra_key(override: Override) -> bool:
+    return override.key_or_group.startswith("hydra")
+
+
+def _sweep_variants(overrides: list[tuple[str, Override]]) -> list[list[str]]:
+    """The fixed overrides alone, then with each value of each listed sweep in turn."""
+    from hydra.errors import HydraException
+
+    fixed = [text for text, o in overrides if not o.is_sweep_override()]
+    variants = [fixed]
+    for _, o in overrides:
+        if not o.is_sweep_override():
+            continue
+        try:
+            values = list(o.sweep_string_iterator())
+        except HydraException:  # interval / glob: expanded by the sweeper, checked per job
+            continue
+        variants += [[*fixed, f"{o.get_key_element()}={v}"] for v in values]
+    return variants
 
 
 def _first_line(err: BaseException) -> str:
@@ -135,12 +164,11 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
     from omegaconf import DictConfig
 
     from segtrain._configs import config_dir
-    from segtrain.config import register_configs
+    from segtrain.config import check_config, register_configs
 
     register_configs()
     wants_help = any(a in ("--help", "-h", "--hydra-help") for a in args)
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    if not wants_help and not multirun and not any(a.startswith("--") for a in args):
+    if not wants_help and not any(a.startswith("--") for a in args):
         try:
             validate_overrides(command.config_name, args)
         except SegtrainError as err:
@@ -150,6 +178,7 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
 
     def app(cfg: DictConfig) -> Any:
         try:
+            check_config(cfg)  # each job of a sweep, and runs validate_overrides skipped
             return task(cfg)
         except SegtrainError as err:
             _report(prog, err, err.exit_code)
@@ -168,9 +197,50 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
     saved = sys.argv
     sys.argv = [saved[0] if saved else prog, *args]
     try:
-        return main()
+        with _segtrain_errors_reported(prog):
+            return main()
     finally:
         sys.argv = saved
+
+
+@contextlib.contextmanager
+def _segtrain_errors_reported(prog: str) -> Iterator[None]:
+    """Report a SegtrainError raised outside the task (a launcher, a sweeper) like one
+    raised inside it: one line, its exit code (2), ``SEGTRAIN_DEBUG`` for a traceback.
+
+    Hydra runs the sweeper and launcher through ``run_and_report``, which prints any
+    exception as a traceback pointing at ``HYDRA_FULL_ERROR`` and exits 1; segtrain's own
+    errors are caught before they reach it, everything else still goes to Hydra.
+    """
+    import hydra._internal.utils as hydra_utils
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        def guarded() -> Any:
+            try:
+                return func()
+            except SegtrainError as err:
+                _report(prog, err, err.exit_code)
+
+        return original(guarded)
+
+    hydra_utils.run_and_report = run_and_report
+    try:
+        yield
+    finally:
+        hydra_utils.run_and_report = original
+
+
+def _refuse_unknown(
+    prog: str, what: str, name: str, choices: Sequence[str], tail: str = ""
+) -> None:
+    """One line naming the unknown command or subcommand and the valid ones; exit 2."""
+    print(
+        f"{prog}: error: unknown {what} {name!r}; expected one of {', '.join(choices)}{tail}",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -193,22 +263,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         sub, rest = rest[0], rest[1:]
         if sub not in DATA_COMMANDS:
-            print(
-                f"segtrain data: error: unknown subcommand {sub!r}; expected one of "
-                f"{', '.join(DATA_COMMANDS)}",
-                file=sys.stderr,
-            )
-            sys.exit(2)
+            _refuse_unknown("segtrain data", "subcommand", sub, list(DATA_COMMANDS))
         os.environ["SEGTRAIN_DATA_COMMAND"] = sub
         run_hydra_command(f"segtrain data {sub}", DATA_COMMANDS[sub], rest)
         return
     if name not in COMMANDS:
-        print(
-            f"segtrain: error: unknown command {name!r}; expected one of "
-            f"{', '.join([*COMMANDS, 'data'])}\n\n{_usage()}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+        _refuse_unknown("segtrain", "command", name, [*COMMANDS, "data"], f"\n\n{_usage()}")
     run_hydra_command(f"segtrain {name}", COMMANDS[name], rest)
 
 

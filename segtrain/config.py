@@ -1,21 +1,120 @@
-"""Structured-config schemas, registered in Hydra's ConfigStore.
+"""Structured-config schemas, registered in Hydra's ConfigStore, and their value rules.
 
 Every YAML file under ``configs/`` is merged onto one of these dataclasses, so a wrong
-type (``model.lr=abc``) or an unknown key fails at compose time with a message naming
-the key, instead of deep inside a training run. Each group has one schema; presets in
-``configs/<group>/*.yaml`` only set values.
+type (``model.lr=abc``) fails at compose time with a message naming the key, instead of
+deep inside a training run. Each group has one schema; presets in
+``configs/<group>/*.yaml`` only set what differs from it.
 
-Keep every key defaulted here: a preset may set a subset, and the remaining keys must
-still mean something.
+This is THE place every default lives: a preset may set a subset, and the remaining keys
+still mean something. What a value may be beyond its type (a range, a list of choices) is
+written next to the field (:func:`one_of`, :func:`number`, :func:`each`) and checked by
+:func:`check_config`, which the CLI runs right after composing, before anything is written:
+no key or value is silently ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from segtrain.errors import ConfigError
+
+RULE = "segtrain_rule"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field accepts beyond its type; for a list field, what each item accepts."""
+
+    choices: tuple[str, ...] = ()
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    length: int | None = None  # lists: exactly this many items
+    # a custom test and the words for what it expects (e.g. "a count or a fraction")
+    test: Callable[[Any], bool] | None = None
+    expected: str = ""
+    fold_case: bool = False  # compare choices lower-cased (``progress_bar=False``)
+
+    def problem(self, value: Any) -> str | None:
+        """What was expected, or None when ``value`` (not null) is acceptable."""
+        if isinstance(value, list | tuple):
+            if self.length is not None and len(value) != self.length:
+                return f"expected {self.length} values"
+            found = (self.problem_of_one(v) for v in value)
+            return next((p for p in found if p is not None), None)
+        return self.problem_of_one(value)
+
+    def problem_of_one(self, value: Any) -> str | None:
+        if self.test is not None:
+            return None if self.test(value) else f"expected {self.expected}"
+        if self.choices:
+            text = str(value).lower() if self.fold_case else str(value)
+            return None if text in self.choices else f"expected one of {', '.join(self.choices)}"
+        bounds = [
+            (">=", self.ge, lambda v, b: v >= b),
+            (">", self.gt, lambda v, b: v > b),
+            ("<=", self.le, lambda v, b: v <= b),
+            ("<", self.lt, lambda v, b: v < b),
+        ]
+        failed = [(op, b) for op, b, ok in bounds if b is not None and not ok(value, b)]
+        if not failed:
+            return None
+        words = " and ".join(f"{op} {b:g}" for op, b, _ in bounds if b is not None)
+        return f"expected a value {words}"
+
+
+def one_of(default: str | None, choices: Sequence[str], *, fold_case: bool = False) -> Any:
+    """A string field that must be one of ``choices`` (null allowed when the default is)."""
+    return field(default=default, metadata={RULE: Rule(tuple(choices), fold_case=fold_case)})
+
+
+def number(default: float | int | None, **bounds: float) -> Any:
+    """A number within ``bounds`` (``ge``/``gt``/``le``/``lt``); null allowed if typed so."""
+    return field(default=default, metadata={RULE: Rule(**bounds)})
+
+
+def each(**rule: Any) -> dict[str, Rule]:
+    """``field(metadata=...)`` of a list whose items each follow ``rule`` (``choices``,
+    bounds) and whose ``length`` is fixed when given."""
+    if "choices" in rule:
+        rule["choices"] = tuple(rule["choices"])
+    return {RULE: Rule(**rule)}
+
+
+def _count_or_fraction(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+#: what exists; tests check these against the registries they name
+MODEL_FRAMEWORKS = {"deeplabv3": "torch", "enet": "keras"}  # engines/base.ENGINE_MODULES
+BACKBONES = {  # models/deeplabv3.BUILDERS; ENet has none
+    "deeplabv3": ("mobilenet_v3_large", "resnet50", "resnet101"),
+    "enet": ("none",),
+}
+DATASET_FORMATS = ("synthetic", "a2d2", "camvid", "camvid_segnet", "folder")  # data.formats
+A2D2_CAMERAS = (  # data/formats/a2d2.CAMERAS
+    "front_center",
+    "front_left",
+    "front_right",
+    "side_left",
+    "side_right",
+    "rear_center",
+)
+PRECISIONS = ("auto", "32", "32-true", "16-mixed", "bf16-mixed")  # runtime/precision.py
+PARALLELISMS = ("single", "data_parallel", "model_parallel")
+BENCH_SUITES = ("data", "train_step", "scaling")  # segtrain/bench.SUITES
+FRACTION = {"ge": 0.0, "le": 1.0}
 
 
 @dataclass
@@ -25,9 +124,9 @@ class SplitConfig:
     # "group": whole sequences go to one split (falls back to per-frame, with a warning,
     # when there are too few groups); "frame": per-frame; "given": the layout's own
     # train/val/test folders (CamVid, folder datasets with split subfolders)
-    by: str = "group"
-    val_fraction: float = 0.2
-    test_fraction: float = 0.0
+    by: str = one_of("group", ("group", "frame", "given"))
+    val_fraction: float = number(0.2, **FRACTION)
+    test_fraction: float = number(0.0, **FRACTION)
     # explicit group (sequence) names; when set they win over the fractions. Otherwise
     # the last groups in sorted order go to val (then test), like the original notebook
     val_groups: list[str] = field(default_factory=list)
@@ -44,18 +143,18 @@ class CacheConfig:
     # one exists, enabled or not
     enabled: bool = False
     dir: str | None = None  # default: <dataset.root>/.segtrain_cache/<H>x<W>
-    shard_size: int = 256  # samples per shard (two .npy files each)
-    workers: int = 2  # processes decoding/encoding while the cache is built
+    shard_size: int = number(256, ge=1)  # samples per shard (two .npy files each)
+    workers: int = number(2, ge=0)  # processes decoding/encoding while the cache is built
 
 
 @dataclass
 class SynthConfig:
     """Procedural driving scenes written in the A2D2 on-disk layout."""
 
-    num_sequences: int = 6
-    frames_per_sequence: int = 30
-    height: int = 192
-    width: int = 288
+    num_sequences: int = number(6, ge=1)
+    frames_per_sequence: int = number(30, ge=1)
+    height: int = number(192, ge=1)
+    width: int = number(288, ge=1)
     seed: int = 0
 
 
@@ -66,9 +165,9 @@ class DataBenchConfig:
     # A2D2 root with real frames; null: ../shared/data/a2d2-sample beside the repository
     root: str | None = None
     # training resolution the raw/cache epochs are measured at (the notebook's 604x960)
-    image_size: list[int] = field(default_factory=lambda: [604, 960])
+    image_size: list[int] = field(default_factory=lambda: [604, 960], metadata=each(length=2, ge=1))
     # repetitions of each measurement (the best is kept)
-    repeats: int = 3
+    repeats: int = number(3, ge=1)
     # scratch directory for the cache and manifest; null: a temporary directory
     work_dir: str | None = None
     output_dir: str = "bench_results"
@@ -77,28 +176,30 @@ class DataBenchConfig:
 @dataclass
 class DatasetConfig:
     name: str = "synthetic"
-    # on-disk format: synthetic | a2d2 | camvid | camvid_segnet | folder
-    format: str = "synthetic"
+    # on-disk format
+    format: str = one_of("synthetic", DATASET_FORMATS)
     root: str = "data/synthetic"
     # training resolution [height, width]; samples are resized to it before augmentation
-    image_size: list[int] = field(default_factory=lambda: [192, 288])
-    ignore_index: int = 255
-    # A2D2 cameras to use (front_center, front_left, front_right, side_left, side_right,
-    # rear_center)
-    cameras: list[str] = field(default_factory=lambda: ["front_center"])
+    image_size: list[int] = field(default_factory=lambda: [192, 288], metadata=each(length=2, ge=1))
+    # label masks are 8-bit: the ignore index is one of their values
+    ignore_index: int = number(255, ge=0, le=255)
+    # A2D2 cameras to use
+    cameras: list[str] = field(
+        default_factory=lambda: ["front_center"], metadata=each(choices=A2D2_CAMERAS)
+    )
     # class merges: a preset name (e.g. "a2d2_38") or null
     class_merges: str | None = None
     # colours not in the class list: "ignore" (mapped to ignore_index, counted) or "error"
-    unknown_colors: str = "ignore"
+    unknown_colors: str = one_of("ignore", ("ignore", "error"))
     # bad samples (corrupt PNG, missing label, size mismatch): "error" or "skip" (counted)
-    on_error: str = "error"
+    on_error: str = one_of("error", ("error", "skip"))
     # path of a class list file when the format needs one (folder datasets)
     class_list: str | None = None
     # manifest path; default: <root>/manifest.jsonl
     manifest: str | None = None
     # cap on samples per split (quick runs); null = all
-    num_samples: int | None = None
-    num_workers: int = 2
+    num_samples: int | None = number(None, ge=1)
+    num_workers: int = number(2, ge=0)
     split: SplitConfig = field(default_factory=SplitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -106,13 +207,14 @@ class DatasetConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "deeplabv3"
+    # the architecture; its engine and backbones: MODEL_FRAMEWORKS, BACKBONES
+    name: str = one_of("deeplabv3", tuple(MODEL_FRAMEWORKS))
     # which engine trains it: "torch" (Lightning) or "keras" (TensorFlow)
-    framework: str = "torch"
-    # deeplabv3: mobilenet_v3_large | resnet50 | resnet101
+    framework: str = one_of("torch", ("torch", "keras"))
+    # deeplabv3: mobilenet_v3_large | resnet50 | resnet101 (checked per model.name)
     backbone: str = "mobilenet_v3_large"
     # null: taken from the dataset's class map
-    num_classes: int | None = None
+    num_classes: int | None = number(None, ge=2)
     # local path or URI of full-model weights (state_dict / .keras); never downloaded
     pretrained_weights: str | None = None
     # local path or URI of ImageNet backbone weights (torchvision state_dict)
@@ -123,49 +225,51 @@ class ModelConfig:
     freeze_bn: bool = False
     # BatchNorm running-statistics momentum (torch convention); null keeps the
     # architecture's own (torchvision's MobileNetV3 uses 0.01)
-    bn_momentum: float | None = None
+    bn_momentum: float | None = number(None, gt=0.0, le=1.0)
     # optimisation
-    optimizer: str = "adamw"  # sgd | adamw | adam
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    scheduler: str = "poly"  # poly | warmup_poly | cosine | none
-    warmup_epochs: float = 0.0
-    poly_power: float = 0.9
+    optimizer: str = one_of("adamw", ("sgd", "adamw", "adam"))
+    lr: float = number(1e-3, gt=0.0)
+    weight_decay: float = number(1e-4, ge=0.0)
+    momentum: float = number(0.9, ge=0.0, lt=1.0)
+    scheduler: str = one_of("poly", ("poly", "warmup_poly", "cosine", "none"))
+    warmup_epochs: float = number(0.0, ge=0.0)
+    poly_power: float = number(0.9, ge=0.0)
     # class weighting of the loss: none | enet (1/ln(c+p), c=1.02) | inverse
-    class_weighting: str = "none"
-    enet_weight_c: float = 1.02
+    class_weighting: str = one_of("none", ("none", "enet", "inverse"))
+    enet_weight_c: float = number(1.02, gt=1.0)
     # ENet-specific regularisation (spatial dropout in stage 1 and afterwards)
-    dropout_stage1: float = 0.01
-    dropout: float = 0.1
+    dropout_stage1: float = number(0.01, ge=0.0, lt=1.0)
+    dropout: float = number(0.1, ge=0.0, lt=1.0)
     # precision used instead of hardware.precision when hardware.accelerator=cpu
     # (null: hardware.precision). ENet sets "32": Keras' bf16 is slower on CPU.
-    cpu_precision: str | None = None
+    cpu_precision: str | None = one_of(None, PRECISIONS)
+
+
+#: a float is a fraction of the batches per epoch (1.0 = all), an int a number of
+#: batches (1 = one batch); null = all. Typed Any: OmegaConf has no int|float union.
+_BATCH_LIMIT = Rule(test=_count_or_fraction, expected="a batch count >= 0 or a fraction in [0, 1]")
 
 
 @dataclass
 class TrainerConfig:
     name: str = "single"
-    # single | data_parallel | model_parallel
-    parallelism: str = "single"
-    max_epochs: int = 10
-    batch_size: int = 8  # per device
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float | None = None
-    # a float is a fraction of the batches per epoch (1.0 = all), an int a number of
-    # batches (1 = one batch); null = all. Typed Any: OmegaConf has no int|float union.
-    limit_train_batches: Any = None
-    limit_val_batches: Any = None
-    check_val_every_n_epoch: int = 1
-    log_every_n_steps: int = 10
+    parallelism: str = one_of("single", PARALLELISMS)
+    max_epochs: int = number(10, ge=1)
+    batch_size: int = number(8, ge=1)  # per device
+    accumulate_grad_batches: int = number(1, ge=1)
+    gradient_clip_val: float | None = number(None, gt=0.0)
+    limit_train_batches: Any = field(default=None, metadata={RULE: _BATCH_LIMIT})
+    limit_val_batches: Any = field(default=None, metadata={RULE: _BATCH_LIMIT})
+    check_val_every_n_epoch: int = number(1, ge=1)
+    log_every_n_steps: int = number(10, ge=1)
     sync_batchnorm: bool = False
-    # scale model.lr with the global batch: none | linear | sqrt
-    lr_scaling: str = "none"
-    lr_scaling_base_batch: int = 8
+    # scale model.lr with the global batch
+    lr_scaling: str = one_of("none", ("none", "linear", "sqrt"))
+    lr_scaling_base_batch: int = number(8, ge=1)
     # torch process-group backend: auto (nccl on GPU, gloo on CPU) | gloo | nccl | smddp
-    backend: str = "auto"
+    backend: str = one_of("auto", ("auto", "gloo", "nccl", "smddp"))
     # model_parallel: how the model is split (torch: fsdp2; keras: stage->device map)
-    sharding: str = "fsdp2"
+    sharding: str = one_of("fsdp2", ("fsdp2",))
     stage_devices: list[str] = field(default_factory=list)  # keras: stage -> device
     deterministic: bool = False
 
@@ -173,13 +277,14 @@ class TrainerConfig:
 @dataclass
 class HardwareConfig:
     name: str = "cpu"
-    accelerator: str = "cpu"  # cpu | gpu | auto
-    devices: int = 1  # per node
-    nodes: int = 1
-    precision: str = "32"  # 32 | bf16-mixed | 16-mixed | auto (runtime/precision.py)
+    accelerator: str = one_of("cpu", ("cpu", "gpu", "auto"))
+    devices: int = number(1, ge=1)  # per node
+    nodes: int = number(1, ge=1)
+    # auto: the fastest precision this machine computes natively (runtime/precision.py)
+    precision: str = one_of("32", PRECISIONS)
     channels_last: bool = False
     compile: bool = False
-    num_threads: int | None = None
+    num_threads: int | None = number(None, ge=1)
     # SageMaker instance this preset describes (null for local hardware)
     instance_type: str | None = None
 
@@ -187,16 +292,20 @@ class HardwareConfig:
 @dataclass
 class AugmentConfig:
     name: str = "default"
-    hflip: float = 0.5
-    scale_min: float = 1.0
-    scale_max: float = 1.0
-    rotate_limit: float = 0.0
-    brightness_contrast: float = 0.0
-    hue_saturation: float = 0.0
-    blur: float = 0.0
-    noise: float = 0.0
-    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
-    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    hflip: float = number(0.5, **FRACTION)  # probability
+    scale_min: float = number(1.0, gt=0.0)
+    scale_max: float = number(1.0, gt=0.0)
+    rotate_limit: float = number(0.0, ge=0.0, le=180.0)  # degrees
+    brightness_contrast: float = number(0.0, **FRACTION)  # max relative change
+    hue_saturation: float = number(0.0, **FRACTION)  # strength
+    blur: float = number(0.0, **FRACTION)  # probability
+    noise: float = number(0.0, **FRACTION)  # probability
+    mean: list[float] = field(
+        default_factory=lambda: [0.485, 0.456, 0.406], metadata=each(length=3)
+    )
+    std: list[float] = field(
+        default_factory=lambda: [0.229, 0.224, 0.225], metadata=each(length=3, gt=0.0)
+    )
 
 
 @dataclass
@@ -206,7 +315,7 @@ class LoggerConfig:
     csv: bool = True
     tensorboard: bool = True
     # progress bars: auto (on a TTY only) | true | false
-    progress_bar: str = "auto"
+    progress_bar: str = one_of("auto", ("auto", "true", "false"), fold_case=True)
 
 
 @dataclass
@@ -219,71 +328,102 @@ class PathsConfig:
 
 
 @dataclass
-class TrainConfig:
+class CommandConfig:
+    """What every command's config holds: its name and the data-side groups."""
+
+    task: str = MISSING
+    dataset: DatasetConfig = MISSING
+    logger: LoggerConfig = MISSING
+    paths: PathsConfig = MISSING
+
+
+@dataclass
+class ModelCommandConfig(CommandConfig):
+    """Commands that run a model (train, evaluate, predict): hardware and augment too."""
+
+    hardware: HardwareConfig = MISSING
+    augment: AugmentConfig = MISSING
+
+
+@dataclass
+class TrainConfig(ModelCommandConfig):
     task: str = "train"
     seed: int = 42
     # metric returned to sweepers (a key of the validation metrics)
     optimized_metric: str = "val_mIoU"
     # resume from the latest checkpoint in paths.checkpoint_dir when there is one
     resume: bool = True
-    dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
     trainer: TrainerConfig = MISSING
-    hardware: HardwareConfig = MISSING
-    augment: AugmentConfig = MISSING
-    logger: LoggerConfig = MISSING
-    paths: PathsConfig = MISSING
     experiment: Any = None
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(ModelCommandConfig):
     task: str = "evaluate"
     # model directory, final model file or training checkpoint
     checkpoint: str = MISSING
-    split: str = "val"
-    batch_size: int = 8
-    dataset: DatasetConfig = MISSING
-    hardware: HardwareConfig = MISSING
-    augment: AugmentConfig = MISSING
-    logger: LoggerConfig = MISSING
-    paths: PathsConfig = MISSING
+    split: str = one_of("val", ("train", "val", "test"))
+    batch_size: int = number(8, ge=1)
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(ModelCommandConfig):
     task: str = "predict"
     checkpoint: str = MISSING
     # image file or directory of images; null: the dataset's val split
     input: str | None = None
     # where overlays go; default <output_dir>/predictions
     output: str | None = None
-    limit: int | None = None
-    overlay_alpha: float = 0.5
-    dataset: DatasetConfig = MISSING
-    hardware: HardwareConfig = MISSING
-    augment: AugmentConfig = MISSING
-    logger: LoggerConfig = MISSING
-    paths: PathsConfig = MISSING
+    limit: int | None = number(None, ge=1)
+    overlay_alpha: float = number(0.5, **FRACTION)
 
 
 @dataclass
-class DataCommandConfig:
+class DataCommandConfig(CommandConfig):
     """Schema of the `segtrain data <subcommand>` apps (synth, prepare, inspect, ...)."""
 
     task: str = "data"
-    dataset: DatasetConfig = MISSING
-    paths: PathsConfig = MISSING
-    logger: LoggerConfig = MISSING
     # upload/download: local directory and s3:// URI
     src: str | None = None
     dst: str | None = None
     # inspect: how many sample images in the grid
-    samples: int = 8
+    samples: int = number(8, ge=1)
     output: str | None = None
     # synth/prepare: rebuild even when the existing output matches the settings
     force: bool = False
     # `segtrain data bench`
+    data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
+
+
+@dataclass
+class BenchConfig(CommandConfig):
+    """`segtrain bench`: speed figures as ratios measured in one run, written to a file."""
+
+    task: str = "bench"
+    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3),
+    # scaling (1 vs N data-parallel processes)
+    suites: list[str] = field(
+        default_factory=lambda: list(BENCH_SUITES), metadata=each(choices=BENCH_SUITES)
+    )
+    output_dir: str = "bench_results"
+    steps: int = number(5, ge=1)
+    warmup: int = number(2, ge=0)
+    batch_size: int = number(4, ge=1)
+    image_size: list[int] = field(default_factory=lambda: [256, 384], metadata=each(length=2, ge=1))
+    backbones: list[str] = field(
+        default_factory=lambda: ["mobilenet_v3_large"],
+        metadata=each(choices=BACKBONES["deeplabv3"]),
+    )
+    # scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes
+    scaling_models: list[str] = field(
+        default_factory=lambda: ["deeplabv3", "enet"], metadata=each(choices=MODEL_FRAMEWORKS)
+    )
+    scaling_devices: list[int] = field(default_factory=lambda: [1, 2], metadata=each(ge=1))
+    scaling_samples: int = number(64, ge=1)
+    scaling_epochs: int = number(2, ge=1)
+    # extra `segtrain train` overrides for every scaling run (e.g. dataset.image_size=...)
+    scaling_overrides: list[str] = field(default_factory=list)
     data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
 
 
@@ -302,6 +442,7 @@ PRIMARY_SCHEMAS: dict[str, type] = {
     "evaluate_schema": EvaluateConfig,
     "predict_schema": PredictConfig,
     "data_schema": DataCommandConfig,
+    "bench_schema": BenchConfig,
 }
 
 
@@ -314,31 +455,108 @@ def register_configs() -> None:
         cs.store(group="schema", name=group, node=schema)
 
 
-@dataclass
-class BenchConfig:
-    """`segtrain bench`: speed figures as ratios measured in one run, written to a file."""
-
-    task: str = "bench"
-    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3),
-    # scaling (1 vs N data-parallel processes)
-    suites: list[str] = field(default_factory=lambda: ["data", "train_step", "scaling"])
-    output_dir: str = "bench_results"
-    steps: int = 5
-    warmup: int = 2
-    batch_size: int = 4
-    image_size: list[int] = field(default_factory=lambda: [256, 384])
-    backbones: list[str] = field(default_factory=lambda: ["mobilenet_v3_large"])
-    # scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes
-    scaling_models: list[str] = field(default_factory=lambda: ["deeplabv3", "enet"])
-    scaling_devices: list[int] = field(default_factory=lambda: [1, 2])
-    scaling_samples: int = 64
-    scaling_epochs: int = 2
-    # extra `segtrain train` overrides for every scaling run (e.g. dataset.image_size=...)
-    scaling_overrides: list[str] = field(default_factory=list)
-    data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
-    dataset: DatasetConfig = MISSING
-    paths: PathsConfig = MISSING
-    logger: LoggerConfig = MISSING
+# ----------------------------------------------------------------------------- checking
+def _model_rules(node: DictConfig, path: str) -> str | None:
+    name, framework, backbone = str(node.name), str(node.framework), str(node.backbone)
+    if name in MODEL_FRAMEWORKS and framework != MODEL_FRAMEWORKS[name]:
+        return (
+            f"{path}.framework={framework!r}: {name} is trained by the "
+            f"{MODEL_FRAMEWORKS[name]} engine; expected {path}.framework={MODEL_FRAMEWORKS[name]}"
+        )
+    if name in BACKBONES and backbone not in BACKBONES[name]:
+        return (
+            f"{path}.backbone={backbone!r}: expected one of {', '.join(BACKBONES[name])} "
+            f"for {path}.name={name}"
+        )
+    return None
 
 
-PRIMARY_SCHEMAS["bench_schema"] = BenchConfig
+def _augment_rules(node: DictConfig, path: str) -> str | None:
+    if float(node.scale_min) > float(node.scale_max):
+        return (
+            f"{path}.scale_min={node.scale_min} > {path}.scale_max={node.scale_max}: "
+            "expected scale_min <= scale_max"
+        )
+    return None
+
+
+def _split_rules(node: DictConfig, path: str) -> str | None:
+    if float(node.val_fraction) + float(node.test_fraction) >= 1.0:
+        return (
+            f"{path}.val_fraction={node.val_fraction} + {path}.test_fraction="
+            f"{node.test_fraction} leaves nothing to train on; expected a sum below 1"
+        )
+    return None
+
+
+#: rules between the fields of one node, checked after each field passed its own rule
+NODE_RULES: dict[type, Callable[[DictConfig, str], str | None]] = {
+    ModelConfig: _model_rules,
+    AugmentConfig: _augment_rules,
+    SplitConfig: _split_rules,
+}
+
+
+def config_problems(cfg: DictConfig) -> list[str]:
+    """Every unknown or missing key and every value its schema's rules refuse, one line each.
+
+    Walks each node typed by a schema dataclass (the whole composed config of a command,
+    or one group). Values that are still ``???`` or interpolations that cannot resolve
+    here (``${hydra:...}`` outside a run) are left to the command that needs them.
+    """
+    problems: list[str] = []
+    _walk(cfg, "", problems)
+    return problems
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise one :class:`ConfigError` line for the first problem :func:`config_problems` finds."""
+    problems = config_problems(cfg)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
+
+
+def _walk(node: DictConfig, path: str, problems: list[str]) -> None:
+    schema = OmegaConf.get_type(node)
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    where = path or "the config"
+    for key in node:
+        if str(key) not in fields and not (not path and key == "hydra"):
+            problems.append(
+                f"{_join(path, key)} is not a key of {where}; valid keys: {', '.join(fields)}"
+            )
+    found_before = len(problems)
+    for name, spec in fields.items():
+        key = _join(path, name)
+        if name not in node:
+            problems.append(f"{key} was removed; every key of {where} needs a value")
+            continue
+        if OmegaConf.is_missing(node, name):
+            continue
+        try:
+            value = node[name]
+        except Exception:  # an interpolation only a Hydra run (or the task) can resolve
+            continue
+        if isinstance(value, DictConfig):
+            _walk(value, key, problems)
+            continue
+        rule: Rule | None = spec.metadata.get(RULE)
+        if rule is None or value is None:
+            continue
+        plain = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+        problem = rule.problem(plain)
+        if problem is not None:
+            shown = f"{plain!r}" if isinstance(plain, str) else f"{plain}"
+            problems.append(f"{key}={shown}: {problem}")
+    node_rule = NODE_RULES.get(schema)
+    if node_rule is not None and len(problems) == found_before:
+        problem = node_rule(node, path or schema.__name__)
+        if problem is not None:
+            problems.append(problem)
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)

@@ -57,5 +57,5 @@ def test_schema_rejects_wrong_type_on_assignment(compose_config):
 
 @pytest.mark.parametrize("name", ["evaluate", "predict", "data"])
 def test_other_commands_compose(compose_config, name):
-    cfg = compose_config(name, ["+checkpoint=x"] if name == "data" else ["checkpoint=x"])
+    cfg = compose_config(name, [] if name == "data" else ["checkpoint=x"])
     assert cfg.task == name
