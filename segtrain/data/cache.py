@@ -43,7 +43,7 @@ INDEX = "cache.json"
 
 
 def cache_dir(dataset_cfg: Any, size: tuple[int, int]) -> Path:
-    explicit = getattr(dataset_cfg.cache, "dir", None)
+    explicit = dataset_cfg.cache.dir
     if explicit:
         return Path(str(explicit))
     return dataset_root(dataset_cfg) / ".segtrain_cache" / f"{size[0]}x{size[1]}"

@@ -31,7 +31,7 @@ def synth(cfg: Any) -> None:
             "dataset.format=%s; generating synthetic scenes into %s anyway", ds.format, ds.root
         )
     root = Path(str(ds.root))
-    made = generate(root, ds, force=bool(cfg.get("force", False)))
+    made = generate(root, ds, force=bool(cfg.force))
     s = ds.synth
     what = "generated" if made else "already present (same parameters)"
     console.print(
@@ -48,7 +48,7 @@ def synth(cfg: Any) -> None:
 def prepare(cfg: Any) -> None:
     """Scan + check + split -> manifest; with ``dataset.cache.enabled=true`` also the cache."""
     ds = cfg.dataset
-    cat = build_catalog(ds, force=bool(cfg.get("force", False)))
+    cat = build_catalog(ds, force=bool(cfg.force))
     state = "built" if cat.rebuilt else "up to date"
     console.print(f"manifest {cat.manifest} {state}: {len(cat.records)} samples")
     if cat.split:

@@ -34,7 +34,7 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 def output_dir(cfg: Any) -> Path:
-    if cfg.get("output"):
+    if cfg.output:
         return Path(str(cfg.output))
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -211,7 +211,7 @@ def run_inspect(cfg: Any) -> dict:
     report = collect(cfg)
     print_report(report)
     plot_frequencies(report, out / "class_frequency.png")
-    plot_samples(cfg, out / "samples.png", int(cfg.get("samples", 8)))
+    plot_samples(cfg, out / "samples.png", int(cfg.samples))
     report["plots"] = [str(out / "class_frequency.png"), str(out / "samples.png")]
     atomic_write_text(out / "inspect.json", json.dumps(report, indent=2) + "\n")
     console.print(f"report: {out / 'inspect.json'}; plots: {', '.join(report['plots'])}")

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
+from segtrain.config import SplitConfig
 from segtrain.data.records import Record
 from segtrain.errors import ConfigError, DataError
 from segtrain.runtime.checkpoints import atomic_write_text
@@ -39,9 +41,9 @@ class SplitReport:
     groups: dict[str, list[str]]
 
 
-def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    val = getattr(cfg, key, default) if not isinstance(cfg, dict) else cfg.get(key, default)
-    return default if val is None else val
+def split_settings(split_cfg: Any) -> Any:
+    """``dataset.split`` completed from its schema (``SplitConfig`` holds every default)."""
+    return OmegaConf.merge(OmegaConf.structured(SplitConfig), split_cfg)
 
 
 def assign_splits(records: list[Record], split_cfg: Any, given: bool = False) -> SplitReport:
@@ -52,12 +54,8 @@ def assign_splits(records: list[Record], split_cfg: Any, given: bool = False) ->
     sorted order go to val (then test), like the original notebook (last 3 of 23 A2D2
     sequences). Too few groups -> a seeded per-frame split, and the note says so.
     """
-    by = str(_cfg_get(split_cfg, "by", "group"))
-    val_f = float(_cfg_get(split_cfg, "val_fraction", 0.2))
-    test_f = float(_cfg_get(split_cfg, "test_fraction", 0.0))
-    seed = int(_cfg_get(split_cfg, "seed", 0))
-    val_groups = list(_cfg_get(split_cfg, "val_groups", []) or [])
-    test_groups = list(_cfg_get(split_cfg, "test_groups", []) or [])
+    s = split_settings(split_cfg)
+    by, val_f, test_f = str(s.by), float(s.val_fraction), float(s.test_fraction)
     if by not in ("given", "group", "frame"):
         raise ConfigError(f"dataset.split.by={by!r}; expected 'group', 'frame' or 'given'")
     if not (0 <= val_f < 1 and 0 <= test_f < 1 and val_f + test_f < 1):
@@ -67,58 +65,81 @@ def assign_splits(records: list[Record], split_cfg: Any, given: bool = False) ->
         )
     if not records:
         raise DataError("no samples to split")
-    groups = sorted({r.group for r in records})
-
     if by == "given":
-        missing = [r.id for r in records if r.split not in SPLITS]
-        if not given or missing:
-            raise ConfigError(
-                "dataset.split.by=given but this dataset's layout does not define splits "
-                f"(e.g. {missing[:3]}); use dataset.split.by=group"
-            )
-        return _report("given", "splits as given by the dataset's own layout", records)
-
-    if by == "group" and (val_groups or test_groups):
-        unknown = sorted(set(val_groups + test_groups) - set(groups))
-        if unknown:
-            raise ConfigError(
-                f"dataset.split.val_groups/test_groups name unknown groups {unknown}; "
-                f"known groups: {groups[:10]}{'...' if len(groups) > 10 else ''}"
-            )
-        both = sorted(set(val_groups) & set(test_groups))
-        if both:
-            raise ConfigError(f"groups {both} are in both val_groups and test_groups")
-        for r in records:
-            r.split = (
-                "val" if r.group in val_groups else "test" if r.group in test_groups else "train"
-            )
-        return _report("group", "explicit val/test groups", records)
-
-    need = 1 + (val_f > 0) + (test_f > 0)
-    if by == "group" and len(groups) >= need and len(groups) > 1:
-        n_val = max(1, round(val_f * len(groups))) if val_f > 0 else 0
-        n_test = max(1, round(test_f * len(groups))) if test_f > 0 else 0
-        if n_val + n_test < len(groups):
-            val_set = set(groups[len(groups) - n_val :]) if n_val else set()
-            test_set = set(groups[len(groups) - n_val - n_test : len(groups) - n_val])
-            for r in records:
-                r.split = (
-                    "val" if r.group in val_set else "test" if r.group in test_set else "train"
-                )
-            return _report(
-                "group",
-                f"{len(groups)} groups: last {n_val} (sorted) to val, {n_test} to test",
-                records,
-            )
+        return _given_split(records, given)
+    if by == "group" and (s.val_groups or s.test_groups):
+        return _explicit_group_split(records, list(s.val_groups), list(s.test_groups))
     if by == "group":
+        report = _last_groups_split(records, val_f, test_f)
+        if report is not None:
+            return report
+        n_groups = len({r.group for r in records})
         note = (
-            f"only {len(groups)} group(s) for a train/val{'/test' if test_f else ''} split: "
+            f"only {n_groups} group(s) for a train/val{'/test' if test_f else ''} split: "
             "fell back to a per-frame split (frames of one sequence may appear in "
             "several splits)"
         )
         log.warning(note)
     else:
         note = "per-frame split (dataset.split.by=frame)"
+    return _frame_split(records, val_f, test_f, int(s.seed), note)
+
+
+def _given_split(records: list[Record], given: bool) -> SplitReport:
+    missing = [r.id for r in records if r.split not in SPLITS]
+    if not given or missing:
+        raise ConfigError(
+            "dataset.split.by=given but this dataset's layout does not define splits "
+            f"(e.g. {missing[:3]}); use dataset.split.by=group"
+        )
+    return _report("given", "splits as given by the dataset's own layout", records)
+
+
+def _by_group(records: list[Record], val: set[str], test: set[str]) -> None:
+    for r in records:
+        r.split = "val" if r.group in val else "test" if r.group in test else "train"
+
+
+def _explicit_group_split(
+    records: list[Record], val_groups: list[str], test_groups: list[str]
+) -> SplitReport:
+    groups = sorted({r.group for r in records})
+    unknown = sorted(set(val_groups + test_groups) - set(groups))
+    if unknown:
+        raise ConfigError(
+            f"dataset.split.val_groups/test_groups name unknown groups {unknown}; "
+            f"known groups: {groups[:10]}{'...' if len(groups) > 10 else ''}"
+        )
+    both = sorted(set(val_groups) & set(test_groups))
+    if both:
+        raise ConfigError(f"groups {both} are in both val_groups and test_groups")
+    _by_group(records, set(val_groups), set(test_groups))
+    return _report("group", "explicit val/test groups", records)
+
+
+def _last_groups_split(records: list[Record], val_f: float, test_f: float) -> SplitReport | None:
+    """The last groups (sorted) to val, the ones before them to test; None when there are
+    too few groups for every requested split to get one."""
+    groups = sorted({r.group for r in records})
+    need = 1 + (val_f > 0) + (test_f > 0)
+    if len(groups) < need or len(groups) <= 1:
+        return None
+    n_val = max(1, round(val_f * len(groups))) if val_f > 0 else 0
+    n_test = max(1, round(test_f * len(groups))) if test_f > 0 else 0
+    if n_val + n_test >= len(groups):
+        return None
+    val_set = set(groups[len(groups) - n_val :]) if n_val else set()
+    test_set = set(groups[len(groups) - n_val - n_test : len(groups) - n_val])
+    _by_group(records, val_set, test_set)
+    return _report(
+        "group", f"{len(groups)} groups: last {n_val} (sorted) to val, {n_test} to test", records
+    )
+
+
+def _frame_split(
+    records: list[Record], val_f: float, test_f: float, seed: int, note: str
+) -> SplitReport:
+    """A seeded permutation of the id-sorted frames: the first to val, then test."""
     order = sorted(range(len(records)), key=lambda i: records[i].id)
     perm = np.random.default_rng(seed).permutation(len(order))
     n = len(records)
@@ -188,7 +209,7 @@ def manifest_settings(dataset_cfg: Any) -> dict:
     return {
         "version": MANIFEST_VERSION,
         "format": str(dataset_cfg.format),
-        "cameras": list(dataset_cfg.cameras or []),
+        "cameras": list(dataset_cfg.cameras),
         "on_error": str(dataset_cfg.on_error),
         "split": {
             "by": str(split.by),

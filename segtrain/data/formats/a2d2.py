@@ -70,7 +70,9 @@ class A2D2Format:
         self.name = name
 
     def cameras(self, cfg: Any) -> list[str]:
-        cams = list(getattr(cfg, "cameras", None) or ["front_center"])
+        cams = list(cfg.cameras)
+        if not cams:
+            raise ConfigError(f"dataset.cameras is empty; name at least one of {CAMERAS}")
         bad = [c for c in cams if c not in CAMERAS]
         if bad:
             raise ConfigError(f"dataset.cameras has unknown camera(s) {bad}; expected {CAMERAS}")
@@ -125,9 +127,9 @@ class A2D2Format:
         )
 
     def class_map(self, root: Path, cfg: Any) -> ClassMap:
-        explicit = getattr(cfg, "class_list", None)
+        explicit = cfg.class_list
         path = Path(explicit) if explicit else self.class_list_path(root)
-        return ClassMap.from_a2d2_json(path, ignore_index=int(getattr(cfg, "ignore_index", 255)))
+        return ClassMap.from_a2d2_json(path, ignore_index=int(cfg.ignore_index))
 
     def index_table(self, cfg: Any) -> np.ndarray | None:
         return None

@@ -154,8 +154,8 @@ class CamVidFormat:
 
     # ------------------------------------------------------------------ classes
     def class_map(self, root: Path, cfg: Any) -> ClassMap:
-        ignore = int(getattr(cfg, "ignore_index", 255))
-        explicit = getattr(cfg, "class_list", None)
+        ignore = int(cfg.ignore_index)
+        explicit = cfg.class_list
         if self.segnet:
             cmap = (
                 ClassMap.from_file(explicit, ignore)
@@ -177,7 +177,7 @@ class CamVidFormat:
     def index_table(self, cfg: Any) -> np.ndarray | None:
         if not self.segnet:
             return None
-        ignore = int(getattr(cfg, "ignore_index", 255))
+        ignore = int(cfg.ignore_index)
         return index_table(len(SEGNET_CLASSES), ignore, void_values=(SEGNET_UNLABELLED,))
 
 

@@ -38,7 +38,7 @@ class FolderFormat:
         self._kind: str | None = None
 
     def class_list_path(self, root: Path, cfg: Any) -> Path:
-        explicit = getattr(cfg, "class_list", None)
+        explicit = cfg.class_list
         if explicit:
             return Path(str(explicit))
         for name in CLASS_FILES:
@@ -95,14 +95,14 @@ class FolderFormat:
     def class_map(self, root: Path, cfg: Any) -> ClassMap:
         path = self.class_list_path(root, cfg)
         self._kind = "index" if path.suffix == ".txt" else "color"
-        return ClassMap.from_file(path, int(getattr(cfg, "ignore_index", 255)))
+        return ClassMap.from_file(path, int(cfg.ignore_index))
 
     def index_table(self, cfg: Any) -> np.ndarray | None:
         if self._kind != "index":
             return None
         root = Path(str(cfg.root))
         n = ClassMap.from_file(self.class_list_path(root, cfg)).num_classes
-        return index_table(n, int(getattr(cfg, "ignore_index", 255)))
+        return index_table(n, int(cfg.ignore_index))
 
 
 def get(name: str) -> FolderFormat:

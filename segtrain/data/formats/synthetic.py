@@ -204,7 +204,7 @@ class SyntheticFormat(A2D2Format):
             generate(root, cfg)
 
     def class_map(self, root: Path, cfg: Any) -> ClassMap:
-        ignore = int(getattr(cfg, "ignore_index", 255))
+        ignore = int(cfg.ignore_index)
         if (root / SUBDIR / "class_list.json").is_file():
             cmap = ClassMap.from_a2d2_json(root / SUBDIR / "class_list.json", ignore)
         else:
