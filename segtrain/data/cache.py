@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,19 +135,7 @@ def build_cache(
     records = sorted(catalog.records, key=lambda r: r.id)
     chunks = [records[i : i + shard_size] for i in range(0, len(records), shard_size)]
     (out / INDEX).unlink(missing_ok=True)  # the index is rewritten once all shards exist
-    done: dict[str, dict] = {}
-    todo = []
-    for i, chunk in enumerate(chunks):
-        name = _shard_name(i)
-        meta = _read_shard_meta(out, name)
-        if meta is not None and meta.get("want") == [r.id for r in chunk]:
-            done[name] = {"name": name, **meta}
-        else:
-            todo.append((name, chunk))
-    for stale in out.glob("shard-*.json"):  # shards from an older, longer manifest
-        if stale.stem not in {_shard_name(i) for i in range(len(chunks))}:
-            for p in out.glob(f"{stale.stem}.*"):
-                p.unlink()
+    done, todo = _plan_shards(out, chunks)
     reused = len(done)
     cfg_dict = (
         OmegaConf.to_container(OmegaConf.create(dataset_cfg), resolve=True)
@@ -163,16 +152,8 @@ def build_cache(
             reused,
             workers,
         )
-        if workers == 1 or len(jobs) == 1:
-            results = (_build_shard(j) for j in jobs)
-            for res in track(results, len(jobs), "caching shards", progress):
-                done[res["name"]] = res
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                futs = [pool.submit(_build_shard, j) for j in jobs]
-                for fut in track(as_completed(futs), len(futs), "caching shards", progress):
-                    res = fut.result()
-                    done[res["name"]] = res
+        for res in _run_shard_jobs(jobs, workers, progress):
+            done[res["name"]] = res
     shards = [done[_shard_name(i)] for i in range(len(chunks))]
     index = {
         "version": CACHE_VERSION,
@@ -197,6 +178,39 @@ def build_cache(
         time.perf_counter() - t0,
         size_bytes,
     )
+
+
+def _plan_shards(
+    out: Path, chunks: list[list[Record]]
+) -> tuple[dict[str, dict], list[tuple[str, list[Record]]]]:
+    """(complete shards to reuse, shards to write); shards left over from an older,
+    longer manifest are removed."""
+    done: dict[str, dict] = {}
+    todo = []
+    for i, chunk in enumerate(chunks):
+        name = _shard_name(i)
+        meta = _read_shard_meta(out, name)
+        if meta is not None and meta.get("want") == [r.id for r in chunk]:
+            done[name] = {"name": name, **meta}
+        else:
+            todo.append((name, chunk))
+    wanted = {_shard_name(i) for i in range(len(chunks))}
+    for stale in out.glob("shard-*.json"):
+        if stale.stem not in wanted:
+            for p in out.glob(f"{stale.stem}.*"):
+                p.unlink()
+    return done, todo
+
+
+def _run_shard_jobs(jobs: list[tuple], workers: int, progress: bool | None) -> Iterator[dict]:
+    """Each shard's result as it finishes: in this process, or in a pool of workers."""
+    if workers == 1 or len(jobs) == 1:
+        yield from track((_build_shard(j) for j in jobs), len(jobs), "caching shards", progress)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futs = [pool.submit(_build_shard, j) for j in jobs]
+        for fut in track(as_completed(futs), len(futs), "caching shards", progress):
+            yield fut.result()
 
 
 def _read_shard_meta(out: Path, name: str) -> dict | None:
