@@ -377,6 +377,8 @@ class PredictConfig(ModelCommandConfig):
     output: str | None = None
     limit: int | None = number(None, ge=1)
     overlay_alpha: float = number(0.5, **FRACTION)
+    # images per inference batch (the Keras engine batches; torch predicts one by one)
+    batch_size: int = number(8, ge=1)
 
 
 @dataclass
@@ -501,8 +503,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
     """Every unknown or missing key and every value its schema's rules refuse, one line each.
 
     Walks each node typed by a schema dataclass (the whole composed config of a command,
-    or one group). Values that are still ``???`` or interpolations that cannot resolve
-    here (``${hydra:...}`` outside a run) are left to the command that needs them.
+    or one group); a required value still ``???`` (``evaluate`` without ``checkpoint=``)
+    is a problem too. Interpolations that cannot resolve here (``${hydra:...}`` outside a
+    run) are left to the command that needs them.
     """
     problems: list[str] = []
     _walk(cfg, "", problems)
@@ -523,7 +526,8 @@ def _walk(node: DictConfig, path: str, problems: list[str]) -> None:
         return
     fields = {f.name: f for f in dataclasses.fields(schema)}
     where = path or "the config"
-    for key in node:
+    present = list(node.keys())  # ``in node`` is False for a ``???`` value
+    for key in present:
         if str(key) not in fields and not (not path and key == "hydra"):
             problems.append(
                 f"{_join(path, key)} is not a key of {where}; valid keys: {', '.join(fields)}"
@@ -531,10 +535,11 @@ def _walk(node: DictConfig, path: str, problems: list[str]) -> None:
     found_before = len(problems)
     for name, spec in fields.items():
         key = _join(path, name)
-        if name not in node:
+        if name not in present:
             problems.append(f"{key} was removed; every key of {where} needs a value")
             continue
         if OmegaConf.is_missing(node, name):
+            problems.append(f"{key} is not set; expected {key}=<value>")
             continue
         try:
             value = node[name]
