@@ -34,12 +34,13 @@ import shutil
 import signal
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from segtrain.errors import CheckpointError, RunInterrupted
@@ -173,19 +174,29 @@ def claim_directory(directory: str | os.PathLike, owner: RunOwner, write: bool) 
 
 
 # ---------------------------------------------------------------------- finished runs
-def mark_finished(
-    directory: str | os.PathLike, result: Mapping[str, Any], epochs_completed: int
-) -> None:
-    """Record a finished run (call after the final model is exported: it is the last
-    file a run writes, so its presence means everything before it is complete)."""
-    record = {"epochs_completed": int(epochs_completed), "result": dict(result)}
+def mark_finished(directory: str | os.PathLike, result: Any) -> None:
+    """Record a finished run's result (an engine's ``RunResult``).
+
+    Call it after the final model is exported: it is the last file a run writes, so its
+    presence means everything before it is complete.
+    """
+    confusion = getattr(result, "confusion", None)
+    record = {
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "model_dir": str(result.model_dir),
+        "epochs_completed": int(result.epochs_completed),
+        "resumed_from": str(result.resumed_from) if result.resumed_from else None,
+        "confusion": None if confusion is None else np.asarray(confusion).tolist(),
+        "class_names": [str(n) for n in getattr(result, "class_names", None) or []],
+    }
     atomic_write_text(Path(directory) / FINISHED_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def finished_result(
     directory: str | os.PathLike, max_epochs: int, model_file: str | os.PathLike
 ) -> dict[str, Any] | None:
-    """The recorded result of a finished run this command would only repeat, or None.
+    """The recorded result (``RunResult`` keyword arguments) of a finished run that
+    this command would only repeat, or None.
 
     None when there is no record, when ``max_epochs`` asks for more epochs than it ran
     (the run continues from ``last``), or when ``model_file`` (the exported model where
@@ -197,14 +208,25 @@ def finished_result(
         return None
     try:
         record = json.loads(path.read_text())
-        epochs = int(record["epochs_completed"])
-        result = dict(record["result"])
-    except (OSError, ValueError, KeyError, TypeError):
+        result = {
+            "metrics": {str(k): float(v) for k, v in record["metrics"].items()},
+            "model_dir": Path(record["model_dir"]),
+            "epochs_completed": int(record["epochs_completed"]),
+            "resumed_from": Path(record["resumed_from"]) if record["resumed_from"] else None,
+            "confusion": None
+            if record.get("confusion") is None
+            else np.asarray(record["confusion"], dtype=np.int64),
+            "class_names": [str(n) for n in record.get("class_names") or []],
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         log.warning("%s is unreadable: treating the run as unfinished", path)
         return None
-    if epochs < int(max_epochs):
+    if result["epochs_completed"] < int(max_epochs):
         log.info(
-            "The run in %s finished %d epoch(s); continuing to %d", directory, epochs, max_epochs
+            "The run in %s finished %d epoch(s); continuing to %d",
+            directory,
+            result["epochs_completed"],
+            max_epochs,
         )
         return None
     if not Path(model_file).exists():

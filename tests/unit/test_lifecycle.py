@@ -7,7 +7,10 @@ import json
 import logging
 import os
 import signal
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from segtrain.errors import CheckpointError, RunInterrupted
@@ -76,16 +79,33 @@ def test_an_unstamped_dir_is_judged_by_its_config_or_files(tmp_path):
         lc.claim_directory(torch_files, ENET, write=False)
 
 
+@dataclass
+class _Result:
+    metrics: dict
+    model_dir: Path
+    epochs_completed: int
+    resumed_from: Path | None = None
+    confusion: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+
+
 def test_finished_record_is_reported_only_when_it_covers_the_plan(tmp_path):
     model_file = tmp_path / "model" / "model.pt"
-    result = {"metrics": {"val_mIoU": 0.5}, "epochs_completed": 4}
+    confusion = np.array([[3, 1], [0, 2]])
+    result = _Result(
+        {"val_mIoU": 0.5}, model_file.parent, 4, tmp_path / "last.ckpt", confusion, ["a", "b"]
+    )
     assert lc.finished_result(tmp_path, 4, model_file) is None
-    lc.mark_finished(tmp_path, result, 4)
+    lc.mark_finished(tmp_path, result)
     assert lc.finished_result(tmp_path, 4, model_file) is None  # model not exported here
     model_file.parent.mkdir()
     model_file.write_bytes(b"weights")
-    assert lc.finished_result(tmp_path, 4, model_file) == result
-    assert lc.finished_result(tmp_path, 3, model_file) == result
+    found = lc.finished_result(tmp_path, 4, model_file)
+    assert found is not None and _Result(**{**found, "confusion": None}) == _Result(
+        {"val_mIoU": 0.5}, model_file.parent, 4, tmp_path / "last.ckpt", None, ["a", "b"]
+    )
+    assert np.array_equal(found["confusion"], confusion)
+    assert lc.finished_result(tmp_path, 3, model_file) is not None
     assert lc.finished_result(tmp_path, 6, model_file) is None  # more epochs asked for
     lc.start_over(tmp_path, [model_file])
     assert lc.finished_result(tmp_path, 4, model_file) is None
