@@ -20,6 +20,7 @@ from hydra_plugins.segtrain_optuna.space import Dimension, as_override, search_s
 from omegaconf import DictConfig, OmegaConf
 
 from segtrain.errors import ConfigError, SegtrainError
+from segtrain.runtime.checkpoints import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +104,13 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[dict[str, Any]]:
         assert self.config is not None and self.launcher is not None
-        import optuna
-
         dims, fixed = search_space(list(arguments), self.params)
         distributions = {d.key: d.distribution() for d in dims}
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        atomic_write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         study = self._study()
-        done = sum(1 for t in study.trials if t.state.is_finished())
-        todo = max(self.n_trials - done, 0)
-        if done:  # a persistent study resumed: n_trials counts the whole study
-            log.info(
-                "Study %s already holds %d of %d trials; running %d more",
-                study.study_name,
-                done,
-                self.n_trials,
-                todo,
-            )
+        todo = self._trials_left(study)
         log.info(
             "Optuna %s search (%s) over %s; %d trials, %d at a time",
             self.sampler_name,
@@ -133,28 +123,57 @@ class OptunaSweeper(Sweeper):
         job_idx = 0
         while job_idx < todo:
             size = min(self.n_jobs, todo - job_idx)
-            trials = [study.ask(distributions) for _ in range(size)]
-            batch = [
-                [*fixed, *(as_override(k, t.params[k]) for k in distributions)] for t in trials
-            ]
-            self.validate_batch_is_legal(batch)
-            returns = self.launcher.launch(batch, initial_job_idx=job_idx)
-            for trial, ret, overrides in zip(trials, returns, batch, strict=True):
-                value = _objective(ret)
-                if value is None:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    log.warning(
-                        "trial %d failed (%s): %s",
-                        trial.number,
-                        ret.status.name,
-                        " ".join(overrides),
-                    )
-                else:
-                    study.tell(trial, value)
-                trials_run.append(
-                    {"number": trial.number, "params": dict(trial.params), "value": value}
-                )
+            trials_run += self._run_batch(study, distributions, fixed, size, job_idx)
             job_idx += size
+        self._save_results(study, trials_run, sweep_dir)
+        return trials_run
+
+    def _trials_left(self, study: Any) -> int:
+        """``n_trials`` counts the whole study, so a resumed persistent one runs the rest."""
+        done = sum(1 for t in study.trials if t.state.is_finished())
+        todo = max(self.n_trials - done, 0)
+        if done:
+            log.info(
+                "Study %s already holds %d of %d trials; running %d more",
+                study.study_name,
+                done,
+                self.n_trials,
+                todo,
+            )
+        return todo
+
+    def _run_batch(
+        self,
+        study: Any,
+        distributions: dict[str, Any],
+        fixed: list[str],
+        size: int,
+        job_idx: int,
+    ) -> list[dict[str, Any]]:
+        """Ask ``size`` trials, launch them as one batch of jobs, tell Optuna the results."""
+        import optuna
+
+        trials = [study.ask(distributions) for _ in range(size)]
+        batch = [[*fixed, *(as_override(k, t.params[k]) for k in distributions)] for t in trials]
+        self.validate_batch_is_legal(batch)
+        returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+        run = []
+        for trial, ret, overrides in zip(trials, returns, batch, strict=True):
+            value = _objective(ret)
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                log.warning(
+                    "trial %d failed (%s): %s", trial.number, ret.status.name, " ".join(overrides)
+                )
+            else:
+                study.tell(trial, value)
+            run.append({"number": trial.number, "params": dict(trial.params), "value": value})
+        return run
+
+    def _save_results(self, study: Any, trials_run: list[dict[str, Any]], sweep_dir: Path) -> None:
+        """``optimization_results.yaml``: the best trial's values and every trial run."""
+        import optuna
+
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             raise SegtrainError(f"all {len(trials_run)} trials of the sweep failed ({sweep_dir})")
@@ -167,7 +186,7 @@ class OptunaSweeper(Sweeper):
             "best_trial": best.number,
             "trials": trials_run,
         }
-        OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
+        atomic_write_text(sweep_dir / RESULTS_FILE, OmegaConf.to_yaml(OmegaConf.create(results)))
         log.info(
             "Best objective %.4f (%s) with %s (results in %s)",
             best.value,
@@ -175,7 +194,6 @@ class OptunaSweeper(Sweeper):
             best.params,
             sweep_dir / RESULTS_FILE,
         )
-        return trials_run
 
 
 def _describe(dims: list[Dimension]) -> str:

@@ -1,4 +1,8 @@
-"""What a job ships: the source tarball and the config channel's files.
+"""What travels between the launcher and a job: source tarball, config channel, outcome.
+
+Both sides import this module (the launcher before submitting, ``_remote`` inside the
+container), so the file names of that contract and the one helper that edits the
+shipped config live here.
 
 The source tarball (``sagemaker_submit_directory``) holds the ``segtrain`` package, the
 ``configs/`` tree, this plugin (for the in-container runner), ``sm_entry.py`` (the entry
@@ -23,17 +27,23 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from segtrain.errors import LaunchError
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from segtrain.errors import LaunchError
+from segtrain.runtime.checkpoints import atomic_write
+
+from ._images import CONTAINERS
 from ._request import CONFIG_FILE, ENTRY_POINT
 
-#: model.framework -> segtrain's extra for it
-FRAMEWORK_EXTRAS = {"torch": "torch", "keras": "tf"}
 #: distributions the Deep Learning Containers provide; never reinstalled
 PROVIDED_BY_IMAGE = {"torch", "torchvision", "tensorflow", "tensorflow-cpu", "tensorflow-gpu"}
 
 TASK_PICKLE = "task.pkl"
 JOB_FILE = "job.json"
+#: the job's outcome in its output data (status, JSON return value, error, working dir)
+RESULT_FILE = "segtrain_job.json"
+#: the task's return value, pickled; docker-free runs only (same interpreter)
+RETURN_PICKLE = "segtrain_return.pkl"
 
 #: the entry point's source (shipped as sm_entry.py) and the requirements file it reads
 ENTRY_FILE = Path(__file__).with_name("_entry.py")
@@ -56,7 +66,7 @@ def requirements(framework: str) -> list[str]:
             "segtrain is not installed, so its dependencies are unknown; install it "
             "(pip install -e '.[all]') before launching on SageMaker"
         ) from None
-    extra = FRAMEWORK_EXTRAS.get(framework)
+    extra = CONTAINERS[framework].extra if framework in CONTAINERS else None
     lines = []
     for text in declared:
         req = Requirement(text)
@@ -127,3 +137,40 @@ def config_payload(
     if task_pickle is not None:
         files[TASK_PICKLE] = task_pickle
     return files
+
+
+def task_pickle(task_function: Any) -> bytes:
+    """A Hydra app's task function and Hydra's singletons, for a docker-free run of an
+    app that is not a segtrain command (same interpreter, so cloudpickle round-trips)."""
+    import cloudpickle
+    from hydra.core.singleton import Singleton
+
+    return cloudpickle.dumps(
+        {"task_function": task_function, "singleton_state": Singleton.get_state()}
+    )
+
+
+def set_value(cfg: DictConfig, key: str, value: Any) -> None:
+    """Set ``key`` in Hydra's read-only composed config (each level may carry its flag)."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key)
+    with read_write(parent), open_dict(parent):
+        parent[leaf] = value
+
+
+def tar_dir(src: Path, dest: Path) -> Path:
+    """``tar.gz`` of a directory's contents (what SageMaker does with /opt/ml/model)."""
+
+    def write(tmp: Path) -> None:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for path in sorted(src.rglob("*")):
+                tar.add(path, arcname=path.relative_to(src).as_posix(), recursive=False)
+
+    return atomic_write(dest, write)
+
+
+def extract(archive: bytes, dest: Path) -> None:
+    """Unpack a ``tar.gz`` (a job's output.tar.gz) into ``dest``; no member may escape it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")

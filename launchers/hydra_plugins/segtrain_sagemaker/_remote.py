@@ -6,9 +6,10 @@ from the ``config`` channel, point Hydra's job directory at ``SM_OUTPUT_DATA_DIR
 uploaded as ``output.tar.gz``, so the launcher can unpack it into the local multirun
 directory) and the dataset root at the ``train`` channel, then run the task through
 Hydra's ``run_job`` exactly as a local run would: same ``.hydra/`` files, same logging,
-same callbacks. The segtrain task is imported by name (``segtrain.runtime.commands``); the
-docker-free runner may instead ship a pickled task function, since it runs on the same
-interpreter.
+same callbacks. The segtrain task is imported from the target the launcher read from
+:mod:`segtrain.runtime.commands` (the registry ``segtrain.cli`` reads too, so neither
+side imports the CLI); the docker-free runner may instead ship a pickled task function,
+since it runs on the same interpreter.
 
 Outcome: ``segtrain_job.json`` in the output data (status + JSON return value) and, on
 failure, a one-paragraph reason in ``/opt/ml/output/failure`` (SageMaker's
@@ -17,7 +18,6 @@ failure, a one-paragraph reason in ``/opt/ml/output/failure`` (SageMaker's
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
@@ -28,12 +28,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
-from segtrain.errors import SegtrainError
+from segtrain.errors import LaunchError, SegtrainError
+from segtrain.runtime.checkpoints import atomic_write_bytes, atomic_write_text
+from segtrain.runtime.commands import resolve_target
 from segtrain.runtime.env import RunContext
 
-from ._bundle import JOB_FILE, TASK_PICKLE
+from ._bundle import JOB_FILE, RESULT_FILE, RETURN_PICKLE, TASK_PICKLE, set_value
 from ._request import CONFIG_CHANNEL, CONFIG_FILE, DATA_CHANNEL
 
 log = logging.getLogger("segtrain.sagemaker")
@@ -41,8 +43,6 @@ log = logging.getLogger("segtrain.sagemaker")
 #: set by the docker-free runner only: the filesystem is shared with the launcher, so the
 #: job keeps the Hydra directory the launcher planned instead of the container's.
 LOCAL_RUN_ENV = "SEGTRAIN_SM_LOCAL_RUN"
-RESULT_FILE = "segtrain_job.json"
-RETURN_PICKLE = "segtrain_return.pkl"
 
 
 def _config_dir(ctx: RunContext) -> Path:
@@ -68,34 +68,24 @@ def load_config(path: Path) -> DictConfig:
 def prepare_config(cfg: DictConfig, ctx: RunContext, local_run: bool) -> DictConfig:
     """Point Hydra's job dir and the dataset root at the container's paths."""
     if not local_run:
-        _set(cfg, "hydra.sweep.dir", str(ctx.output_dir))
-        _set(cfg, "hydra.sweep.subdir", ".")
-        _set(cfg, "hydra.runtime.cwd", os.getcwd())
+        set_value(cfg, "hydra.sweep.dir", str(ctx.output_dir))
+        set_value(cfg, "hydra.sweep.subdir", ".")
+        set_value(cfg, "hydra.runtime.cwd", os.getcwd())
     data = ctx.channels.get(DATA_CHANNEL)
     if data is not None and "dataset" in cfg:
         log.info("dataset.root -> %s (the '%s' channel)", data, DATA_CHANNEL)
-        _set(cfg, "dataset.root", str(data))
+        set_value(cfg, "dataset.root", str(data))
     return cfg
-
-
-def _set(cfg: DictConfig, key: str, value: Any) -> None:
-    parent_key, _, leaf = key.rpartition(".")
-    parent = OmegaConf.select(cfg, parent_key)
-    with read_write(parent), open_dict(parent):
-        parent[leaf] = value
 
 
 def load_task(job: dict[str, Any], config_dir: Path) -> Any:
     """The task function: a segtrain command by name, or the runner's pickled function."""
     target = job.get("task_target")
     if target:
-        module_name, func_name = str(target).split(":")
-        return getattr(importlib.import_module(module_name), func_name)
+        return resolve_target(str(target))
     pickled = config_dir / TASK_PICKLE
     if not pickled.is_file():
-        raise SegtrainError(
-            f"{config_dir} has neither a task target in {JOB_FILE} nor {TASK_PICKLE}"
-        )
+        raise LaunchError(f"{config_dir} has neither a task target in {JOB_FILE} nor {TASK_PICKLE}")
     payload = pickle.loads(pickled.read_bytes())
     from hydra.core.singleton import Singleton
 
@@ -156,11 +146,11 @@ def write_result(
         # where run_job ran the task (chdir or not); the launcher reports it for local runs
         "working_dir": working_dir,
     }
-    (ctx.output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    atomic_write_text(ctx.output_dir / RESULT_FILE, json.dumps(result, indent=2))
     if local_run and ok:
         import cloudpickle
 
-        (ctx.output_dir / RETURN_PICKLE).write_bytes(cloudpickle.dumps(value))
+        atomic_write_bytes(ctx.output_dir / RETURN_PICKLE, cloudpickle.dumps(value))
 
 
 def main() -> None:

@@ -11,21 +11,31 @@ its own input channel (hyperparameters are capped in number and length, and are 
 as ``--key value`` arguments, which Hydra does not parse).
 
 Every rule SageMaker would reject a request for, and that the user can fix, is checked
-here first and raised as a :class:`~segtrain.errors.LaunchError` naming the setting.
+here first and raised as a :class:`~segtrain.errors.LaunchError` naming the setting; the
+finished request is then checked member by member against the service model
+(:mod:`._validate`: patterns, lengths, enums, ranges), so a dry run that passes is a
+request SageMaker accepts. Which container runs a framework is :mod:`._images`' table.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from pathlib import Path
 from typing import Any
 
-from segtrain.errors import LaunchError
+from segtrain.data.storage import split_s3_uri
+from segtrain.errors import ConfigError, LaunchError
 from segtrain.runtime import metric_log
+
+from ._images import container, gpu_count, is_gpu_instance, known_instance_types
+from ._validate import validate_request
+
+log = logging.getLogger("segtrain.sagemaker")
 
 #: script at the root of the source tarball that the toolkit runs (see _bundle.py)
 ENTRY_POINT = "sm_entry.py"
@@ -44,6 +54,27 @@ CHANNEL_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
 S3_URI_RE = re.compile(r"^s3://([^/]+)(/.*)?$")
 TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")
 MAX_RUN_LIMIT = 28 * 24 * 3600  # SageMaker's cap on MaxRuntimeInSeconds
+DEFAULT_MAX_RUN = 86400
+DEFAULT_VOLUME_GB = 50
+
+#: CreateTrainingJob member -> the launcher setting that fills it, named in a violation
+#: of the service model (the tuning job nests the same under TrainingJobDefinition)
+TRAINING_JOB_SETTINGS = {
+    "TrainingJobName": "hydra.launcher.job_name_prefix",
+    "RoleArn": "hydra.launcher.role",
+    "AlgorithmSpecification.TrainingImage": "hydra.launcher.image_uri",
+    "InputDataConfig": "hydra.launcher.channels",
+    "OutputDataConfig.KmsKeyId": "hydra.launcher.kms_key",
+    "ResourceConfig.VolumeKmsKeyId": "hydra.launcher.kms_key",
+    "ResourceConfig.VolumeSizeInGB": "hydra.launcher.volume_size_gb",
+    "ResourceConfig.InstanceType": "hydra.launcher.instance_type",
+    "ResourceConfig.InstanceCount": "hydra.launcher.instance_count",
+    "CheckpointConfig.S3Uri": "hydra.launcher.checkpoint_s3_uri",
+    "Environment": "hydra.launcher.environment",
+    "VpcConfig.Subnets": "hydra.launcher.subnets",
+    "VpcConfig.SecurityGroupIds": "hydra.launcher.security_group_ids",
+    "Tags": "hydra.launcher.tags",
+}
 
 
 @dataclass(frozen=True)
@@ -93,11 +124,45 @@ def plan_locations(bucket: str, prefix: str, name: str) -> dict[str, str]:
     }
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    m = S3_URI_RE.match(uri)
-    if not m:
-        raise LaunchError(f"{uri!r} is not an s3://bucket/key URI")
-    return m.group(1), (m.group(2) or "/")[1:]
+def data_location(
+    cfg: Mapping[str, Any], opts: Mapping[str, Any], bucket: str
+) -> tuple[str | None, Path | None]:
+    """The dataset root as the ``train`` channel: ``(S3 URI or None, local dir to upload)``.
+
+    An ``s3://`` root is the channel as is; a local root needs ``upload_data`` (it then
+    goes to ``s3://<bucket>/<prefix>/data/<dataset name>/``); a procedural (synthetic)
+    dataset is generated inside the job and needs no channel.
+    """
+    dataset = cfg.get("dataset")
+    if not isinstance(dataset, Mapping) or not dataset.get("root"):
+        return None, None
+    root = str(dataset["root"])
+    if root.startswith("s3://"):
+        return (root if root.endswith("/") else root + "/"), None
+    local = Path(root).expanduser()
+    if opts.get("upload_data"):
+        if not local.is_dir():
+            raise LaunchError(
+                f"dataset.root={root!r} is not a directory, so hydra.launcher.upload_data "
+                "has nothing to upload"
+            )
+        uri = job_prefix_uri(bucket, str(opts.get("prefix", "")), "data")
+        return f"{uri}/{dataset.get('name', local.name)}/", local.resolve()
+    if dataset.get("format") == "synthetic":
+        log.info("dataset %s is procedural: generated inside the job", dataset.get("name"))
+        return None, None
+    raise LaunchError(
+        f"dataset.root={root!r} is a local path, but SageMaker reads data from S3: pass "
+        "dataset.root=s3://<bucket>/<prefix> (see `segtrain data upload`) or "
+        "hydra.launcher.upload_data=true to upload it with the job"
+    )
+
+
+def framework_of(cfg: Mapping[str, Any]) -> str:
+    """``model.framework``; an app that is not a segtrain command (no ``model``) ships
+    with the torch container's requirements."""
+    model = cfg.get("model")
+    return str(model["framework"]) if isinstance(model, Mapping) else "torch"
 
 
 # --------------------------------------------------------------------------------------
@@ -142,15 +207,6 @@ def validate_bucket(bucket: str | None) -> str:
             "with a letter or digit (a bucket name, not an s3:// URI)"
         )
     return bucket
-
-
-@cache
-def known_instance_types() -> frozenset[str]:
-    """Instance types CreateTrainingJob accepts, from botocore's service model (offline)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(model.shape_for("TrainingInstanceType").enum)
 
 
 def validate_instance_type(instance_type: str | None) -> str:
@@ -210,44 +266,15 @@ def validate_metric_definitions(defs: list[dict[str, str]]) -> list[dict[str, st
 
 
 def _validate_s3(name: str, uri: str) -> str:
-    bucket, _ = split_s3_uri(uri) if uri.startswith("s3://") else ("", "")
-    if not bucket:
-        raise LaunchError(f"{name}={uri!r} is not an s3://bucket/prefix URI")
+    try:
+        split_s3_uri(uri)
+    except ConfigError:
+        raise LaunchError(f"{name}={uri!r} is not an s3://bucket/prefix URI") from None
     return uri
 
 
 # --------------------------------------------------------------------------------------
 # compute and distribution
-
-
-def gpu_count(instance_type: str, region: str = "us-east-1") -> int | None:
-    """GPUs per instance from the SDK's table (read as data; None when not listed)."""
-    table = _gpu_table()
-    info = table.get(region) or table.get("us-east-1", {})
-    entry = info.get(instance_type)
-    return int(entry["Count"]) if entry else None
-
-
-@cache
-def _gpu_table() -> dict[str, Any]:
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sagemaker")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = (
-        Path(next(iter(spec.submodule_search_locations)))
-        / "core"
-        / "image_uri_config"
-        / "instance_gpu_info.json"
-    )
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def is_gpu_instance(instance_type: str) -> bool:
-    family = instance_type.split(".")[1] if "." in instance_type else instance_type
-    return family[:1] in ("g", "p")
 
 
 def resolve_compute(
@@ -289,11 +316,12 @@ def distribution_hyperparameters(
 ) -> dict[str, Any]:
     """How the framework container starts processes, from ``trainer.parallelism``.
 
-    torch data/model parallel -> torchrun on every instance (one process per GPU; Lightning
-    picks up the torchrun environment; FSDP2 sharding is the trainer's business).
-    Keras data parallel over several instances -> the TensorFlow container's
-    multi-worker mirrored strategy (``TF_CONFIG`` from SM_HOSTS; RunContext.tf_config);
-    on one instance MirroredStrategy runs in a single process.
+    The container's launcher flag comes from :data:`._images.CONTAINERS`: torch data/model
+    parallel -> torchrun on every instance (one process per GPU; Lightning picks up the
+    torchrun environment; FSDP2 sharding is the trainer's business). Keras data parallel
+    over several instances -> the TensorFlow container's multi-worker mirrored strategy
+    (``TF_CONFIG`` from SM_HOSTS; RunContext.tf_config); on one instance
+    MirroredStrategy runs in a single process.
     """
     if parallelism == "single":
         if instance_count > 1:
@@ -307,18 +335,19 @@ def distribution_hyperparameters(
             f"trainer.parallelism={parallelism!r} is not known; expected single, "
             "data_parallel or model_parallel"
         )
-    if framework == "torch":
-        return {"sagemaker_torch_distributed_enabled": True}
-    if framework == "keras":
-        if parallelism == "model_parallel" and instance_count > 1:
-            raise LaunchError(
-                "Keras model_parallel places stages on the devices of one instance; "
-                f"{instance_count} instances were requested (use instance_count=1)"
-            )
-        if parallelism == "data_parallel" and instance_count > 1:
-            return {"sagemaker_multi_worker_mirrored_strategy_enabled": True}
-        return {}
-    raise LaunchError(f"model.framework={framework!r} is not known; expected torch or keras")
+    spec = container(framework)
+    if (
+        parallelism == "model_parallel"
+        and instance_count > 1
+        and not spec.model_parallel_across_instances
+    ):
+        raise LaunchError(
+            f"{framework} model_parallel places stages on the devices of one instance; "
+            f"{instance_count} instances were requested (use instance_count=1)"
+        )
+    if instance_count > 1 or spec.flag_on_one_instance:
+        return {spec.launcher_flag: True}
+    return {}
 
 
 def metric_definitions(optimized_metric: str | None) -> list[dict[str, str]]:
@@ -384,9 +413,38 @@ def build_request(cfg: Mapping[str, Any], opts: Mapping[str, Any], plan: JobPlan
     validate_job_name(plan.job_name)
     role = validate_role(opts.get("role"))
     instance_type, count = resolve_compute(cfg, opts, plan.region)
-    framework = str((cfg.get("model") or {}).get("framework", "torch"))
-    parallelism = str((cfg.get("trainer") or {}).get("parallelism", "single"))
+    spot = bool(opts.get("spot"))
+    request: dict[str, Any] = {
+        "TrainingJobName": plan.job_name,
+        "RoleArn": role,
+        "AlgorithmSpecification": {
+            "TrainingImage": plan.image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions(cfg.get("optimized_metric")),
+            "EnableSageMakerMetricsTimeSeries": True,
+        },
+        "HyperParameters": _hyperparameters(cfg, plan, count),
+        "InputDataConfig": _channels(plan),
+        **_output_and_resources(opts, plan, instance_type, count),
+        "StoppingCondition": validate_stopping(
+            int(opts.get("max_run") or DEFAULT_MAX_RUN), spot, opts.get("max_wait")
+        ),
+        "CheckpointConfig": {
+            "S3Uri": _validate_s3("checkpoint", plan.checkpoint_uri),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        },
+        "EnableManagedSpotTraining": spot,
+        "Environment": _environment(opts),
+        "Tags": _tags(cfg, opts.get("tags") or {}),
+        **_network(opts),
+    }
+    validate_request("CreateTrainingJob", request, hints=TRAINING_JOB_SETTINGS)
+    return request
 
+
+def _hyperparameters(cfg: Mapping[str, Any], plan: JobPlan, count: int) -> dict[str, str]:
+    """The toolkit's contract (entry point, source tarball) plus distribution flags."""
+    parallelism = str((cfg.get("trainer") or {}).get("parallelism", "single"))
     hyper: dict[str, Any] = {
         "sagemaker_program": ENTRY_POINT,
         "sagemaker_submit_directory": _validate_s3("code", plan.code_uri),
@@ -394,8 +452,12 @@ def build_request(cfg: Mapping[str, Any], opts: Mapping[str, Any], plan: JobPlan
         "sagemaker_container_log_level": 20,
         "sagemaker_job_name": plan.job_name,
     }
-    hyper.update(distribution_hyperparameters(framework, parallelism, count))
+    hyper.update(distribution_hyperparameters(framework_of(cfg), parallelism, count))
+    # the toolkit json-decodes every value, as the SageMaker SDK json-encodes them
+    return {k: json.dumps(v) for k, v in hyper.items()}
 
+
+def _channels(plan: JobPlan) -> list[dict[str, Any]]:
     channels = [_s3_channel(CONFIG_CHANNEL, plan.config_uri)]
     if plan.data_uri:
         channels.append(_s3_channel(DATA_CHANNEL, plan.data_uri))
@@ -406,46 +468,35 @@ def build_request(cfg: Mapping[str, Any], opts: Mapping[str, Any], plan: JobPlan
                 f"'{name}' channel; pick another name"
             )
         channels.append(_s3_channel(name, uri))
+    return channels
 
+
+def _output_and_resources(
+    opts: Mapping[str, Any], plan: JobPlan, instance_type: str, count: int
+) -> dict[str, Any]:
+    """Where outputs go and what runs the job; one KMS key encrypts both."""
     resource: dict[str, Any] = {
         "InstanceType": instance_type,
         "InstanceCount": count,
-        "VolumeSizeInGB": int(opts.get("volume_size_gb") or 50),
+        "VolumeSizeInGB": int(opts.get("volume_size_gb") or DEFAULT_VOLUME_GB),
     }
     output: dict[str, Any] = {"S3OutputPath": _validate_s3("output", plan.output_uri)}
     kms = opts.get("kms_key")
     if kms:
         output["KmsKeyId"] = kms
         resource["VolumeKmsKeyId"] = kms
+    return {"OutputDataConfig": output, "ResourceConfig": resource}
 
+
+def _environment(opts: Mapping[str, Any]) -> dict[str, str]:
     env = {"PYTHONUNBUFFERED": "1"}
     env.update({str(k): str(v) for k, v in (opts.get("environment") or {}).items()})
+    return env
 
-    request: dict[str, Any] = {
-        "TrainingJobName": plan.job_name,
-        "RoleArn": role,
-        "AlgorithmSpecification": {
-            "TrainingImage": plan.image_uri,
-            "TrainingInputMode": "File",
-            "MetricDefinitions": metric_definitions(cfg.get("optimized_metric")),
-            "EnableSageMakerMetricsTimeSeries": True,
-        },
-        # the toolkit json-decodes every value, as the SageMaker SDK json-encodes them
-        "HyperParameters": {k: json.dumps(v) for k, v in hyper.items()},
-        "InputDataConfig": channels,
-        "OutputDataConfig": output,
-        "ResourceConfig": resource,
-        "StoppingCondition": validate_stopping(
-            int(opts.get("max_run") or 86400), bool(opts.get("spot")), opts.get("max_wait")
-        ),
-        "CheckpointConfig": {
-            "S3Uri": _validate_s3("checkpoint", plan.checkpoint_uri),
-            "LocalPath": CHECKPOINT_LOCAL_PATH,
-        },
-        "EnableManagedSpotTraining": bool(opts.get("spot")),
-        "Environment": env,
-        "Tags": _tags(cfg, opts.get("tags") or {}),
-    }
+
+def _network(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """``VpcConfig`` (subnets and security groups go together) and network isolation."""
+    out: dict[str, Any] = {}
     subnets = list(opts.get("subnets") or [])
     groups = list(opts.get("security_group_ids") or [])
     if subnets or groups:
@@ -453,23 +504,10 @@ def build_request(cfg: Mapping[str, Any], opts: Mapping[str, Any], plan: JobPlan
             raise LaunchError(
                 "a VPC needs both hydra.launcher.subnets and hydra.launcher.security_group_ids"
             )
-        request["VpcConfig"] = {"Subnets": subnets, "SecurityGroupIds": groups}
+        out["VpcConfig"] = {"Subnets": subnets, "SecurityGroupIds": groups}
     if opts.get("network_isolation"):
-        request["EnableNetworkIsolation"] = True
-    validate_shape(request)
-    return request
-
-
-def validate_shape(request: Mapping[str, Any]) -> None:
-    """botocore's own parameter validation against the SageMaker service model."""
-    import botocore.session
-    from botocore.validate import ParamValidator
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    shape = model.operation_model("CreateTrainingJob").input_shape
-    report = ParamValidator().validate(dict(request), shape)
-    if report.has_errors():
-        raise LaunchError(f"the CreateTrainingJob request is malformed: {report.generate_report()}")
+        out["EnableNetworkIsolation"] = True
+    return out
 
 
 def console_url(region: str, name: str) -> str:

@@ -69,10 +69,10 @@ def launcher_overrides(bucket: str) -> list[str]:
 @pytest.fixture
 def captured_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every CreateTrainingJob request body exactly as botocore sends it."""
-    from hydra_plugins.segtrain_sagemaker import _submit
+    from hydra_plugins.segtrain_sagemaker import _core_aws
 
     captured: list[dict[str, Any]] = []
-    real = _submit.boto_session
+    real = _core_aws.boto_session
 
     def capture(params: dict[str, Any], **_: Any) -> None:
         captured.append(json.loads(params["body"]))
@@ -82,7 +82,7 @@ def captured_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         session.events.register("before-call.sagemaker.CreateTrainingJob", capture)
         return session
 
-    monkeypatch.setattr(_submit, "boto_session", session_with_hook)
+    monkeypatch.setattr(_core_aws, "boto_session", session_with_hook)
     return captured
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import boto3
 import pytest
-from hydra_plugins.segtrain_sagemaker import _request
 from hydra_plugins.segtrain_sagemaker._local import LocalTrainingRun
 
+from segtrain.data.storage import split_s3_uri
 from segtrain.runtime.metric_log import STANDARD_METRICS
 
 pytest.importorskip("lightning")
@@ -61,7 +61,7 @@ def submit(tmp_path: Path, overrides: list[str], captured: list[dict[str, Any]])
 
 
 def s3_object(uri: str) -> bytes:
-    bucket, key = _request.split_s3_uri(uri)
+    bucket, key = split_s3_uri(uri)
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
@@ -73,13 +73,13 @@ def tar_names(data: bytes) -> set[str]:
 @pytest.fixture(scope="module")
 def submitted(tmp_path_factory, launcher_moto, bucket) -> tuple[dict[str, Any], Path]:
     """One job submitted through the CLI; its CreateTrainingJob request as sent."""
-    from hydra_plugins.segtrain_sagemaker import _submit
+    from hydra_plugins.segtrain_sagemaker import _core_aws
 
     from tests.integration.launcher.conftest import REGION, ROLE
 
     tmp = tmp_path_factory.mktemp("e2e")
     captured: list[dict[str, Any]] = []
-    real = _submit.boto_session
+    real = _core_aws.boto_session
 
     def session_with_hook(region):
         session = real(region)
@@ -90,7 +90,7 @@ def submitted(tmp_path_factory, launcher_moto, bucket) -> tuple[dict[str, Any], 
         return session
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(_submit, "boto_session", session_with_hook)
+    mp.setattr(_core_aws, "boto_session", session_with_hook)
     try:
         account = [
             f"hydra.launcher.role={ROLE}",
@@ -148,7 +148,7 @@ def test_checkpoints_are_synced_to_the_per_job_checkpoint_uri(trained):
     request, _, _ = trained
     uri = request["CheckpointConfig"]["S3Uri"]
     assert request["TrainingJobName"] in uri
-    bucket, prefix = _request.split_s3_uri(uri)
+    bucket, prefix = split_s3_uri(uri)
     keys = [
         o["Key"]
         for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
@@ -157,7 +157,7 @@ def test_checkpoints_are_synced_to_the_per_job_checkpoint_uri(trained):
 
 
 def test_the_launcher_log_tail_reads_the_job_log_back_from_cloudwatch(trained):
-    from hydra_plugins.segtrain_sagemaker._submit import LogTail
+    from hydra_plugins.segtrain_sagemaker._core_aws import LogTail
 
     request, _, _ = trained
     lines: list[str] = []
@@ -195,7 +195,11 @@ def test_a_failing_job_reports_its_failure_reason(submitted, tmp_path):
     request, _ = submitted
     request = json.loads(json.dumps(request))
     request["TrainingJobName"] = request["TrainingJobName"][:50] + "-fail"
-    bucket, key = _request.split_s3_uri(
+    # its own checkpoints: the trained job's belong to another model (refused as such)
+    request["CheckpointConfig"]["S3Uri"] = (
+        request["CheckpointConfig"]["S3Uri"].rstrip("/") + "-fail/"
+    )
+    bucket, key = split_s3_uri(
         next(c for c in request["InputDataConfig"] if c["ChannelName"] == "config")["DataSource"][
             "S3DataSource"
         ]["S3Uri"]

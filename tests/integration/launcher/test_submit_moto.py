@@ -9,8 +9,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from hydra_plugins.segtrain_sagemaker import _request
 
+from segtrain.data.storage import split_s3_uri
 from tests.integration.launcher.conftest import run_segtrain_in_process
 
 
@@ -27,7 +27,7 @@ def segtrain_multirun(tmp_path: Path, *overrides: str) -> None:
 
 
 def keys(uri: str) -> list[str]:
-    bucket, prefix = _request.split_s3_uri(uri)
+    bucket, prefix = split_s3_uri(uri)
     page = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
     return [o["Key"][len(prefix) :] for o in page.get("Contents", [])]
 
@@ -49,12 +49,12 @@ def test_a_sweep_submits_one_job_each_with_its_code_config_and_checkpoints(
         assert f"submitted {name}" in out and f"#/jobs/{name}" in out
         config_uri = request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
         assert set(keys(config_uri)) == {"config.yaml", "job.json"}
-        bucket, key = _request.split_s3_uri(config_uri)
+        bucket, key = split_s3_uri(config_uri)
         shipped = boto3.client("s3").get_object(Bucket=bucket, Key=key + "config.yaml")["Body"]
         text = shipped.read().decode()
         assert f"lr: {[0.01, 0.1][num]}" in text and "hydra:" in text
         code = json.loads(request["HyperParameters"]["sagemaker_submit_directory"])
-        bucket, key = _request.split_s3_uri(code)
+        bucket, key = split_s3_uri(code)
         blob = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
             assert "sm_entry.py" in tar.getnames()
@@ -94,13 +94,13 @@ def test_waiting_streams_logs_fetches_outputs_and_returns_the_objective(
     tmp_path, launcher_overrides, monkeypatch, capsys
 ):
     """SageMaker's part is played by the docker-free runner when the job is created."""
-    from hydra_plugins.segtrain_sagemaker import _submit
+    from hydra_plugins.segtrain_sagemaker import _core_aws
     from hydra_plugins.segtrain_sagemaker._local import LocalTrainingRun
 
     from tests.integration.launcher.test_e2e_synthetic import TINY
 
     runs = []
-    real = _submit.boto_session
+    real = _core_aws.boto_session
 
     def execute(params, **_):
         request = json.loads(params["body"])
@@ -114,7 +114,7 @@ def test_waiting_streams_logs_fetches_outputs_and_returns_the_objective(
         session.events.register("before-call.sagemaker.CreateTrainingJob", execute)
         return session
 
-    monkeypatch.setattr(_submit, "boto_session", session_running_jobs)
+    monkeypatch.setattr(_core_aws, "boto_session", session_running_jobs)
     segtrain_multirun(tmp_path, *launcher_overrides, "hydra.launcher.poll_seconds=1", *TINY)
     [result] = runs
     assert result.status == "Completed", result.log[-3000:]

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from hydra_plugins.segtrain_sagemaker import _remote, _submit
+from hydra_plugins.segtrain_sagemaker import _core_aws, _jobs, _remote
 from hydra_plugins.segtrain_sagemaker._local import LocalTrainingRun, parse_metrics
 from omegaconf import OmegaConf
 
@@ -133,7 +133,7 @@ def test_waiting_polls_until_a_terminal_status_and_keeps_the_failure_reason():
     )
     sleeps: list[float] = []
     with stub:
-        desc = _submit.wait(sm, "job", 7.0, logs=None, sleep=sleeps.append)
+        desc = _core_aws.wait(sm, "job", 7.0, logs=None, sleep=sleeps.append)
     assert desc["TrainingJobStatus"] == "Failed"
     assert desc["FailureReason"].startswith("model.backbone")
     assert sleeps == [7.0]
@@ -145,9 +145,9 @@ def test_final_metrics_and_artifact_locations_come_from_the_description():
         FinalMetricDataList=[{"MetricName": "val_mIoU", "Value": 0.5}],
         OutputDataConfig={"S3OutputPath": "s3://b/p"},
     )
-    assert _submit.final_metrics(desc) == {"val_mIoU": 0.5}
-    assert _submit.output_archive_uri(desc) == "s3://b/p/job/output/output.tar.gz"
-    assert _submit.model_archive_uri(desc) == "s3://b/p/job/output/model.tar.gz"
+    assert _jobs.final_metrics(desc) == {"val_mIoU": 0.5}
+    assert _core_aws.output_archive_uri(desc) == "s3://b/p/job/output/output.tar.gz"
+    assert _core_aws.model_archive_uri(desc) == "s3://b/p/job/output/model.tar.gz"
 
 
 def test_a_refused_submission_is_a_launch_error_naming_the_job():
@@ -161,7 +161,7 @@ def test_a_refused_submission_is_a_launch_error_naming_the_job():
         stub,
         pytest.raises(LaunchError, match="CreateTrainingJob job-1 failed: ResourceLimitExceeded"),
     ):
-        _submit.create_training_job(
+        _core_aws.create_training_job(
             sm,
             {
                 "TrainingJobName": "job-1",

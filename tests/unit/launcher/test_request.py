@@ -1,8 +1,8 @@
 """The pure request builder: composed config + launcher options -> CreateTrainingJob.
 
 Everything SageMaker would reject (or silently get wrong) is caught here with a
-LaunchError that names the setting; the built request passes botocore's own validation
-against the SageMaker service model.
+LaunchError that names the setting; the built request passes the strict check against
+the SageMaker service model (``_validate``: patterns, lengths, enums, ranges).
 """
 
 from __future__ import annotations
@@ -336,6 +336,8 @@ def test_an_invalid_tag_is_refused(train_cfg):
         )
 
 
-def test_botocore_validates_the_shape_against_the_service_model():
-    with pytest.raises(LaunchError, match="malformed"):
-        _request.validate_shape({"TrainingJobName": "x"})
+def test_the_request_is_checked_against_the_service_model():
+    from hydra_plugins.segtrain_sagemaker import _validate
+
+    with pytest.raises(LaunchError, match=r"^CreateTrainingJob\.RoleArn is required"):
+        _validate.validate_request("CreateTrainingJob", {"TrainingJobName": "x"})

@@ -71,7 +71,7 @@ def test_the_launcher_never_imports_a_framework():
 
     code = (
         "import sys\n"
-        "from hydra_plugins.segtrain_sagemaker import launcher, _core, _local, _remote, _submit\n"
+        "from hydra_plugins.segtrain_sagemaker import launcher, _core, _core_aws, _local, _remote, _validate\n"
         "bad = {'torch', 'tensorflow', 'lightning', 'keras'} & set(sys.modules)\n"
         "bad |= {m for m in sys.modules if m.startswith('segtrain.engines.')}\n"
         "assert not bad, bad\n"

@@ -1,4 +1,7 @@
-"""SageMaker API calls: create the training job, wait for it, stream its logs, fetch outputs.
+"""The AWS side of a launch: create training jobs, wait for them, stream logs, fetch outputs.
+
+:func:`run_remote` is the ``hydra/launcher=sagemaker`` backend: planned jobs in, Hydra
+``JobReturn``s out (:mod:`._jobs` shapes them, as for the docker-free backend).
 
 boto3 directly rather than the SDK v3 ``ModelTrainer``, for three reasons found in
 sagemaker 3.27: (1) with source code, ``ModelTrainer`` replaces the image's entry point
@@ -11,17 +14,37 @@ method (``_create_training_job_args``), which rules out a pure, tested request b
 (3) its session bootstrapping (default bucket, role lookup, config files, telemetry)
 makes calls that a launcher given role, bucket and region does not need. The SDK is
 still used for what it is good at offline: image URIs and instance GPU counts.
+
+S3 goes through the one S3 helper (:mod:`segtrain.data.storage`); :func:`s3_errors`
+turns its errors into launcher errors naming the settings to check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from segtrain.errors import LaunchError
+from hydra.core.utils import JobReturn, JobStatus
+
+import segtrain.data.storage as storage
+from segtrain.errors import DataError, LaunchError
+
+from ._bundle import extract
+from ._jobs import (
+    JOB_INFO_FILE,
+    REQUEST_FILE,
+    Job,
+    SubmittedJob,
+    failed,
+    job_return,
+    objective,
+    write_json,
+)
+from ._request import console_url
 
 log = logging.getLogger("segtrain.sagemaker")
 
@@ -39,6 +62,17 @@ def boto_session(region: str | None) -> Any:
             "AWS_DEFAULT_REGION"
         )
     return session
+
+
+@contextlib.contextmanager
+def s3_errors() -> Iterator[None]:
+    """An S3 failure while launching or running a job is a LaunchError."""
+    try:
+        yield
+    except DataError as err:
+        raise LaunchError(
+            f"{err} (check hydra.launcher.bucket, the region and your credentials)"
+        ) from None
 
 
 def _client_error(action: str, err: Exception) -> LaunchError:
@@ -132,10 +166,6 @@ def wait(
         sleep(poll_seconds)
 
 
-def final_metrics(desc: Mapping[str, Any]) -> dict[str, float]:
-    return {m["MetricName"]: float(m["Value"]) for m in desc.get("FinalMetricDataList", [])}
-
-
 def output_archive_uri(desc: Mapping[str, Any]) -> str:
     """``output.tar.gz`` (the container's /opt/ml/output/data) beside model.tar.gz."""
     base = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
@@ -152,16 +182,54 @@ def model_archive_uri(desc: Mapping[str, Any]) -> str:
 
 def fetch_outputs(s3: Any, desc: Mapping[str, Any], dest: Path) -> bool:
     """Unpack the job's output.tar.gz into ``dest`` (the local job dir); False if absent."""
-    import tempfile
-
-    from . import _s3
-
     uri = output_archive_uri(desc)
-    if not _s3.exists(s3, uri):
-        log.warning("%s has no %s; nothing to unpack into %s", desc["TrainingJobName"], uri, dest)
-        return False
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "output.tar.gz"
-        archive.write_bytes(_s3.get_bytes(s3, uri))
-        _s3.extract(archive, dest)
+    with s3_errors():
+        if not storage.exists(uri, client=s3):
+            log.warning(
+                "%s has no %s; nothing to unpack into %s", desc["TrainingJobName"], uri, dest
+            )
+            return False
+        archive = storage.get_bytes(uri, client=s3)
+    extract(archive, dest)
     return True
+
+
+def run_remote(
+    jobs: list[Job], session: Any, s3: Any, opts: dict[str, Any], region: str
+) -> list[JobReturn]:
+    """``sagemaker``: create every job, then (``wait``) wait for each; their JobReturns."""
+    sm = session.client("sagemaker")
+    for job in jobs:
+        job.arn = create_training_job(sm, job.request)
+        url = console_url(region, job.name)
+        info = {"job_name": job.name, "arn": job.arn, "console_url": url, "region": region}
+        write_json(job.job_dir / JOB_INFO_FILE, info)
+        print(f"submitted {job.name}\n  arn: {job.arn}\n  console: {url}", flush=True)
+    if not opts.get("wait", True):
+        return [
+            job_return(
+                job,
+                JobStatus.COMPLETED,
+                SubmittedJob(
+                    job_name=job.name,
+                    arn=job.arn,
+                    console_url=console_url(region, job.name),
+                    request_file=str(job.job_dir / REQUEST_FILE),
+                ),
+            )
+            for job in jobs
+        ]
+    logs = session.client("logs") if opts.get("logs", True) else None
+    returns = []
+    for job in jobs:
+        desc = wait(sm, job.name, float(opts.get("poll_seconds") or 30), logs)
+        write_json(job.job_dir / JOB_INFO_FILE, desc)
+        fetch_outputs(s3, desc, job.job_dir)
+        if desc["TrainingJobStatus"] != "Completed":
+            returns.append(failed(job, desc))
+            continue
+        try:
+            returns.append(job_return(job, JobStatus.COMPLETED, objective(job, desc)))
+        except LaunchError as err:
+            returns.append(job_return(job, JobStatus.FAILED, err))
+    return returns
