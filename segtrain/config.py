@@ -174,6 +174,45 @@ class DataBenchConfig:
 
 
 @dataclass
+class DownloadConfig:
+    """`segtrain data download dataset=a2d2 dst=...`: where the public A2D2 data is read."""
+
+    # "archive": stream camera_lidar_semantic.tar and extract the selection on the fly;
+    # "mirror": copy the selection from an already-extracted tree (one object per file)
+    source: str = one_of("archive", ("archive", "mirror"))
+    # the public A2D2 bucket (AWS Open Data Registry); key: the archive, or for a mirror
+    # the prefix that holds camera_lidar_semantic/
+    bucket: str = "aev-autonomous-driving-dataset"
+    key: str = "camera_lidar_semantic.tar"
+    region: str = "eu-central-1"
+    requester_pays: bool = False
+    # unsigned (anonymous) requests, as the public bucket allows; false: use credentials
+    unsigned: bool = True
+    # A2D2 folders per camera to keep: camera (png + json), label, lidar (npz)
+    include: list[str] = field(
+        default_factory=lambda: ["camera", "label"],
+        metadata=each(choices=("camera", "label", "lidar")),
+    )
+    # sequences (YYYYMMDD_hhmmss) to keep; empty: all
+    sequences: list[str] = field(default_factory=list)
+    # "<md5 or sha256>  <member path>" lines (local path or s3:// URI); null: sizes only
+    checksums: str | None = None
+    # range-request size, requests in flight, bytes read ahead past the known need, and
+    # the largest gap read through instead of jumping with a new request
+    chunk_size: int = number(8 << 20, ge=512)
+    parallel: int = number(8, ge=1)
+    readahead: int = number(16 << 20, ge=0)
+    read_through: int = number(1 << 20, ge=0)
+    # s3:// destinations: bytes of a member held before they go out as one part
+    # (>= 5 MiB, S3's smallest part); memory stays within this plus the range window
+    buffer_size: int = number(64 << 20, ge=5 << 20)
+    # seconds between two saves of the progress state (resume point)
+    state_every_s: float = number(5.0, ge=0)
+    # build the manifest (as `segtrain data prepare`) when the destination is local
+    prepare: bool = True
+
+
+@dataclass
 class DatasetConfig:
     name: str = "synthetic"
     # on-disk format
@@ -203,6 +242,7 @@ class DatasetConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
 
 
 @dataclass

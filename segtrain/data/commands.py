@@ -99,9 +99,15 @@ def upload(cfg: Any) -> None:
 
 
 def download(cfg: Any) -> None:
-    from segtrain.data.storage import sync_command
+    """``src=s3://...``: copy an extracted prefix; without ``src``: the public A2D2 data."""
+    if cfg.get("src"):
+        from segtrain.data.storage import sync_command
 
-    sync_command(cfg, direction="download")
+        sync_command(cfg, direction="download")
+        return
+    from segtrain.data.download import download_command
+
+    download_command(cfg)
 
 
 def bench(cfg: Any) -> None:
