@@ -235,6 +235,32 @@ def finished_result(
     return result
 
 
+def repeat_of_finished(
+    directory: str | os.PathLike,
+    owner: RunOwner,
+    resume: bool,
+    max_epochs: int,
+    model_file: str | os.PathLike,
+) -> dict[str, Any] | None:
+    """What an engine asks first: is this command a repeat of a finished run?
+
+    Refuses another run's dir (nothing is written before); with ``resume`` the finished
+    run's recorded result (``RunResult`` keyword arguments) to report again, else None.
+    """
+    claim_directory(directory, owner, write=False)
+    if not resume:
+        return None
+    record = finished_result(directory, max_epochs, model_file)
+    if record is not None:
+        log.info(
+            "The run in %s already finished (%d epochs): reporting its result again "
+            "(resume=false or another paths.checkpoint_dir trains anew)",
+            directory,
+            record["epochs_completed"],
+        )
+    return record
+
+
 def clear_finished(directory: str | os.PathLike) -> None:
     (Path(directory) / FINISHED_FILE).unlink(missing_ok=True)
 
