@@ -123,7 +123,13 @@ def _data(cfg: DictConfig) -> dict[str, Any]:
     return run_data_bench(cfg)
 
 
-SUITES = {"train_step": _train_step, "data": _data, "scaling": _scaling}
+def _download(cfg: DictConfig) -> dict[str, Any]:
+    from segtrain.data.download_bench import run_download_bench
+
+    return run_download_bench(cfg)
+
+
+SUITES = {"train_step": _train_step, "data": _data, "scaling": _scaling, "download": _download}
 
 
 def _markdown(result: dict[str, Any]) -> str:

@@ -113,7 +113,7 @@ A2D2_CAMERAS = (  # data/formats/a2d2.CAMERAS
 )
 PRECISIONS = ("auto", "32", "32-true", "16-mixed", "bf16-mixed")  # runtime/precision.py
 PARALLELISMS = ("single", "data_parallel", "model_parallel")
-BENCH_SUITES = ("data", "train_step", "scaling")  # segtrain/bench.SUITES
+BENCH_SUITES = ("data", "train_step", "scaling", "download")  # segtrain/bench.SUITES
 FRACTION = {"ge": 0.0, "le": 1.0}
 
 

@@ -213,7 +213,7 @@ def _ds(bucket: str, cameras: list[str], include: list[str]) -> Any:
     ds = OmegaConf.structured(DatasetConfig(name="a2d2", format="a2d2", cameras=cameras))
     ds.download.bucket = bucket
     ds.download.chunk_size = 1 << 20
-    ds.download.readahead = 2 << 20
+    ds.download.readahead = 4 << 20
     ds.download.read_through = 0
     ds.download.buffer_size = 8 << 20
     ds.download.include = include

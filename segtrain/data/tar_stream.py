@@ -231,7 +231,7 @@ class RangeFetcher:
         want_end = offset + n
         out = bytearray()
         while len(out) < n:
-            self._schedule(max(want_end, self._hint, offset + self.readahead))
+            self._schedule(max(want_end, self._hint))
             start, end, fut = self._chunks[0]
             if end > offset:
                 data = fut.result()
@@ -240,13 +240,15 @@ class RangeFetcher:
             if end <= want_end:
                 self._chunks.popleft()
         self._pos = want_end
-        self._schedule(max(self._hint, want_end + self.readahead))
+        self._schedule(self._hint)
         return bytes(out)
 
     def stream(self, offset: int, n: int, piece: int | None = None) -> Iterator[bytes]:
         """``n`` bytes at ``offset`` as pieces of at most ``piece`` bytes (memory bound)."""
         piece = piece or self.chunk
-        self.need(offset + n)
+        # wanted bytes tend to follow wanted bytes (a camera folder): read ahead of them,
+        # never ahead of a header read, so a skipped member's data is not requested
+        self.need(offset + n + self.readahead)
         done = 0
         while done < n:
             k = min(piece, n - done)

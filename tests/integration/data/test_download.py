@@ -81,7 +81,7 @@ def server():
 def archive(tmp_path_factory):
     """Generated once: the A2D2 tree (3 sequences x 6 frames x 3 cameras) and its tar."""
     work = tmp_path_factory.mktemp("a2d2-archive")
-    tree = make_a2d2_tree(work / "src", sequences=3, frames=6, cameras=CAMS, size=(192, 288))
+    tree = make_a2d2_tree(work / "src", sequences=3, frames=4, cameras=CAMS, size=(192, 288))
     # one member above S3's 5 MiB part size: the s3:// path uploads it in parts
     big = next((tree / "camera_lidar_semantic").glob("*/lidar/cam_front_center/*.npz"))
     big.write_bytes(os.urandom(6 << 20))
@@ -244,6 +244,7 @@ def test_checksum_mismatch_fails_with_the_member_name(s3, archive, compose_confi
     assert download_command(cfg).files == len(want)
 
 
+@pytest.mark.slow  # two CLI processes, one slowed down on purpose: ~1 min
 def test_kill_9_mid_member_then_rerun_completes_without_refetching(s3, archive, tmp_path):
     tree, tar = archive
     _, rec = s3

@@ -98,6 +98,12 @@ def test_fetcher_skips_unwanted_data_and_splits_wanted_runs() -> None:
         assert f.read(0, 10) == blob[:10]
         assert f.read(5000, 10) == blob[5000:5010]
     assert rec2.ranges == [(0, 10), (10, 5010)]
+    # read-ahead follows wanted data only: a header read alone asks for its 512 bytes
+    rec3 = Recorder(blob)
+    with RangeFetcher(rec3, len(blob), chunk=1 << 20, readahead=4096) as f:
+        f.read(0, 512)
+        assert b"".join(f.stream(512, 100)) == blob[512:612]
+    assert rec3.ranges == [(0, 512), (512, 612 + 4096)]
 
 
 def test_fetcher_reports_short_reads() -> None:
