@@ -393,6 +393,8 @@ class TrainConfig(ModelCommandConfig):
     optimized_metric: str = "val_mIoU"
     # resume from the latest checkpoint in paths.checkpoint_dir when there is one
     resume: bool = True
+    # write <output_dir>/report.html (segtrain report) when the run ends
+    report: bool = True
     model: ModelConfig = MISSING
     trainer: TrainerConfig = MISSING
     experiment: Any = None
@@ -405,6 +407,31 @@ class EvaluateConfig(ModelCommandConfig):
     checkpoint: str = MISSING
     split: str = one_of("val", ("train", "val", "test"))
     batch_size: int = number(8, ge=1)
+    # confusion-matrix heatmap and per-class IoU bars (PNG) beside metrics.json
+    plots: bool = True
+    # the heatmap's colours on a log scale (small confusions stay visible)
+    confusion_log: bool = False
+    # another checkpoint (or the metrics.json of one) to compare with, class by class
+    compare: str | None = None
+
+
+@dataclass
+class ReportConfig(ModelCommandConfig):
+    """`segtrain report run=<run dir | sweep dir>`: one self-contained HTML page."""
+
+    task: str = "report"
+    # a training run's output directory, or a sweep's (multirun) directory
+    run: str = MISSING
+    # the HTML file; null: <run>/report.html (a sweep: <run>/sweep_report.html)
+    output: str | None = None
+    # score the best checkpoint now (per-class table, confusion matrix, overlays)
+    evaluate: bool = True
+    split: str = one_of("val", ("train", "val", "test"))
+    batch_size: int = number(8, ge=1)
+    # validation images shown with their prediction overlays
+    overlays: int = number(4, ge=0)
+    overlay_alpha: float = number(0.5, **FRACTION)
+    confusion_log: bool = False
 
 
 @dataclass
@@ -482,6 +509,7 @@ GROUP_SCHEMAS: dict[str, type] = {
 PRIMARY_SCHEMAS: dict[str, type] = {
     "train_schema": TrainConfig,
     "evaluate_schema": EvaluateConfig,
+    "report_schema": ReportConfig,
     "predict_schema": PredictConfig,
     "data_schema": DataCommandConfig,
     "bench_schema": BenchConfig,

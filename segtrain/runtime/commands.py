@@ -32,6 +32,9 @@ COMMANDS: dict[str, Command] = {
     "predict": Command(
         "predict", "segtrain.predict:run_predict", "write prediction overlays for images"
     ),
+    "report": Command(
+        "report", "segtrain.report:run_report", "one HTML page of a run (or a sweep)"
+    ),
     "bench": Command("bench", "segtrain.bench:run_bench", "run the benchmarks, write results"),
 }
 
