@@ -9,7 +9,7 @@ STAMP := $(VENV)/.segtrain-installed
 DEMO_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all bench lint format clean
+.PHONY: setup demo test test-all bench lint format clean chromium
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ demo: setup
 	$(BIN)/segtrain evaluate checkpoint=$(DEMO_DIR)/train/model hydra.run.dir=$(DEMO_DIR)/evaluate
 	$(BIN)/segtrain predict checkpoint=$(DEMO_DIR)/train/model limit=6 \
 	    output=$(DEMO_DIR)/predictions hydra.run.dir=$(DEMO_DIR)/predict
+	@test -f $(DEMO_DIR)/train/report.html && \
+	    echo "Run report: $(abspath $(DEMO_DIR))/train/report.html"
+
+# Debian's chromium for the report's headless-browser tests (only when it is missing).
+chromium:
+	@command -v chromium >/dev/null || \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 # The fast suite (CI): everything but tests marked slow.
 test: setup

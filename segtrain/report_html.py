@@ -33,7 +33,7 @@ img{max-width:100%;height:auto;border:1px solid #dde1e6;margin:4px 0}
 .note{color:#666;font-size:12px} .swatch{display:inline-block;width:12px;height:12px;
 border:1px solid #555;margin-right:6px;vertical-align:middle}
 .grid{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-figure.overlay{margin:0} figure.overlay img{width:540px;max-width:100%}
+figure.overlay{margin:0} figure.overlay img{width:432px;max-width:100%}
 """
 
 
@@ -94,7 +94,10 @@ class Html:
 
 
 def key_values(pairs: Iterable[tuple[str, Any]], element_id: str = "") -> str:
-    return table(["", ""], ([Html(f"<b>{esc(k)}</b>"), Html(esc(v))] for k, v in pairs), element_id)
+    """A two-column table of names and values (no header row)."""
+    ident = f' id="{esc(element_id)}"' if element_id else ""
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in pairs)
+    return f"<table{ident}><tbody>{rows}</tbody></table>"
 
 
 def cards(items: Iterable[tuple[str, str]]) -> str:

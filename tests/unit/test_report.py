@@ -199,7 +199,7 @@ def test_run_page_without_a_model_has_curves_timing_and_the_command(tmp_path):
     assert "segtrain train trainer.max_epochs=3 model.lr=0.01" in text
     assert text.count('<img id="curves-img"') == 1 and "data:image/png;base64," in text
     assert "No checkpoint evaluated" in text
-    assert re.search(r"mean epoch time \(after the first\)</b></td><td>30\.0 s", text)
+    assert re.search(r"mean epoch time \(after the first\)</th><td>30\.0 s", text)
     assert not re.search(r"""(src|href)=["']https?:""", text)
 
 
