@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segtrain.errors import ConfigError
 from segtrain.runtime.checkpoints import atomic_write_text
-from segtrain.runtime.metric_log import parse_metric_lines
+from segtrain.runtime.metric_log import THROUGHPUT, parse_metric_lines
 
 log = logging.getLogger("segtrain.bench")
 
@@ -74,14 +74,14 @@ def _scaling_run(cfg: DictConfig, model: str, devices: int, work: Path) -> dict[
         raise RuntimeError(
             f"scaling benchmark run {model} x{devices} failed:\n{(out.stdout + out.stderr)[-3000:]}"
         )
-    lines = parse_metric_lines(out.stdout + out.stderr, names=["throughput"])
+    lines = parse_metric_lines(out.stdout + out.stderr, names=[THROUGHPUT])
     if not lines:
         raise RuntimeError(f"scaling benchmark run {model} x{devices} printed no metric line")
     return {
         "model": model,
         "replicas": devices,
         "how": _how(model, devices),
-        "images_per_s": round(lines[-1]["throughput"], 2),
+        "images_per_s": round(lines[-1][THROUGHPUT], 2),
     }
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segtrain.runtime.metric_log import FWIOU, MEAN_ACC, MIOU, PER_CLASS_IOU, PIXEL_ACC, SCORES
+
 
 def confusion_matrix(
     target: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int | None = 255
@@ -47,17 +49,22 @@ class SegmentationScores:
     iou: np.ndarray  # per class, NaN where the class is absent from target and prediction
     acc: np.ndarray  # per-class recall, NaN where the class is absent from the target
 
+    def summary(self) -> dict[str, float]:
+        """The summary scores by their metric names (:data:`metric_log.SCORES` order)."""
+        values = {
+            MIOU: self.mIoU,
+            PIXEL_ACC: self.pixel_acc,
+            MEAN_ACC: self.mean_acc,
+            FWIOU: self.fwIoU,
+        }
+        return {name: values[name] for name in SCORES}
+
     def as_dict(self, prefix: str = "", class_names: Sequence[str] | None = None) -> dict:
         """Flat dict (``{prefix}mIoU`` ...), per-class IoU as ``{prefix}IoU/<name>``."""
-        out: dict[str, float] = {
-            f"{prefix}mIoU": self.mIoU,
-            f"{prefix}pixel_acc": self.pixel_acc,
-            f"{prefix}mean_acc": self.mean_acc,
-            f"{prefix}fwIoU": self.fwIoU,
-        }
+        out: dict[str, float] = {f"{prefix}{k}": v for k, v in self.summary().items()}
         names = class_names or [str(i) for i in range(len(self.iou))]
         for name, value in zip(names, self.iou, strict=True):
-            out[f"{prefix}IoU/{name}"] = float(value)
+            out[f"{prefix}{PER_CLASS_IOU}{name}"] = float(value)
         return out
 
 
@@ -100,10 +107,10 @@ def format_iou_table(scores: SegmentationScores, class_names: Sequence[str]) -> 
     for name, iou, acc in zip(class_names, scores.iou, scores.acc, strict=True):
         lines.append(f"{name:<{width}}  {_pct(iou):>7}  {_pct(acc):>7}")
     lines.append("-" * (width + 18))
-    lines.append(f"{'mIoU':<{width}}  {_pct(scores.mIoU):>7}")
+    lines.append(f"{MIOU:<{width}}  {_pct(scores.mIoU):>7}")
     lines.append(f"{'pixel acc':<{width}}  {_pct(scores.pixel_acc):>7}")
     lines.append(f"{'mean acc':<{width}}  {_pct(scores.mean_acc):>7}")
-    lines.append(f"{'fwIoU':<{width}}  {_pct(scores.fwIoU):>7}")
+    lines.append(f"{FWIOU:<{width}}  {_pct(scores.fwIoU):>7}")
     return "\n".join(lines)
 
 

@@ -16,8 +16,8 @@ from segtrain.data.io import read_image
 from segtrain.data.source import open_split
 from segtrain.engines.base import load_engine
 from segtrain.errors import DataError
-from segtrain.evaluate import task_config
 from segtrain.runtime.artifacts import resolve_artifact
+from segtrain.tasks_common import task_config
 from segtrain.visualize import save_png, side_by_side
 
 log = logging.getLogger("segtrain.predict")
@@ -49,8 +49,8 @@ def run_predict(cfg: DictConfig) -> Path:
         items = [(s.id, s.image, s.mask) for s in (source[i] for i in range(count))]
     out_dir = Path(str(resolved.output or Path(resolved.paths.output_dir) / "predictions"))
     engine = load_engine(artifact.framework)
-    model = engine.load(artifact.weights, artifact.config, resolved)
-    classes = artifact.classes
+    model = engine.load(artifact, resolved)
+    classes = model.classes
     predictions = engine.predict_batches(model, [image for _, image, _ in items], resolved)
     written = 0
     for (item_id, image, truth), pred in zip(items, predictions, strict=True):

@@ -12,7 +12,7 @@ from segtrain.engines.base import load_engine
 from segtrain.errors import ConfigError, SegtrainError
 from segtrain.runtime.checkpoints import atomic_write_text
 from segtrain.runtime.env import RunContext
-from segtrain.tasks_common import resolve_config
+from segtrain.tasks_common import log_validation_table, resolve_config
 
 log = logging.getLogger("segtrain.train")
 
@@ -45,6 +45,8 @@ def run_train(cfg: DictConfig) -> float:
     except Exception as err:
         ctx.write_failure(f"{type(err).__name__}: {err}")
         raise
+    if ctx.is_global_zero:
+        log_validation_table(result)
 
     key = str(resolved.optimized_metric)
     if key not in result.metrics:

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 import numpy as np
 from omegaconf import DictConfig
 
+from segtrain.data.source import SampleSource
 from segtrain.errors import ConfigError
+from segtrain.runtime.artifacts import ClassInfo, ModelArtifact
 from segtrain.runtime.env import RunContext
 
 #: model.framework -> module implementing :class:`Engine` as ``ENGINE``
@@ -35,6 +37,10 @@ class RunResult:
     model_dir: Path
     epochs_completed: int
     resumed_from: Path | None = None
+    #: the last validation's confusion matrix, summed over ranks (None: no validation);
+    #: the task prints the per-class table from it, whichever engine trained
+    confusion: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)  # the rows of ``confusion``
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,20 +50,36 @@ class LoadedModel:
 
     framework: str
     config: DictConfig  # the full training config saved beside the weights
+    classes: ClassInfo  # the classes.json saved beside the weights
+    num_outputs: int  # classes the network predicts (checked against a dataset's)
     handle: Any  # engine-specific model object
+
+    @classmethod
+    def of(cls, artifact: ModelArtifact, handle: Any, num_outputs: int) -> LoadedModel:
+        """``handle`` loaded from ``artifact``, predicting ``num_outputs`` classes."""
+        return cls(artifact.framework, artifact.config, artifact.classes, num_outputs, handle)
 
 
 class Engine(Protocol):
+    """What an engine supplies; everything around it (classes, checks, tables, the
+    results file) is the tasks' (:mod:`segtrain.tasks_common`)."""
+
+    framework: str
+
     def fit(self, cfg: DictConfig, ctx: RunContext) -> RunResult:
-        """Train (resuming from ``ctx.checkpoint_dir`` when allowed) and export."""
+        """Train (resuming from ``ctx.checkpoint_dir`` when allowed) and export the final
+        model to ``ctx.model_dir``."""
         ...
 
-    def load(self, artifact: Path, config: DictConfig, cfg: DictConfig) -> LoadedModel:
-        """Load weights from ``artifact`` (final model or training checkpoint)."""
+    def load(self, artifact: ModelArtifact, cfg: DictConfig) -> LoadedModel:
+        """Load ``artifact.weights`` (final model or training checkpoint)."""
         ...
 
-    def confusion_matrix(self, model: LoadedModel, cfg: DictConfig, split: str) -> np.ndarray:
-        """Confusion matrix of ``model`` over a whole dataset split (``cfg.dataset``)."""
+    def confusion_matrix(
+        self, model: LoadedModel, source: SampleSource, cfg: DictConfig
+    ) -> np.ndarray:
+        """The confusion matrix of ``model``'s predictions over every sample of
+        ``source`` (the engine's own bincount, batch by batch); never a score."""
         ...
 
     def predict_batches(

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from segtrain.errors import CheckpointError
+from segtrain.errors import CheckpointError, ConfigError
 from segtrain.runtime.checkpoints import atomic_write_text, latest_checkpoint
 
 CONFIG_FILE = "config.yaml"
@@ -75,6 +75,21 @@ class ModelArtifact:
     classes: ClassInfo
 
 
+def model_num_classes(cfg: DictConfig, classes: ClassInfo) -> int:
+    """The classes a model trained on ``cfg.dataset`` predicts: the dataset's.
+
+    ``model.num_classes`` is only a check (null takes the dataset's count); a mismatch
+    is refused before anything is built.
+    """
+    configured = cfg.model.num_classes
+    if configured is not None and int(configured) != classes.num_classes:
+        raise ConfigError(
+            f"model.num_classes={configured} but dataset {cfg.dataset.name} has "
+            f"{classes.num_classes} classes; leave model.num_classes=null to take the dataset's"
+        )
+    return classes.num_classes
+
+
 def write_metadata(directory: Path, cfg: DictConfig | Mapping, classes: ClassInfo) -> None:
     """Write ``config.yaml`` and ``classes.json`` atomically into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,9 +116,14 @@ def resolve_artifact(path: str | Path) -> ModelArtifact:
     weights = _find_weights(p) if p.is_dir() else p
     meta = _metadata_dir(weights)
     config = OmegaConf.load(meta / CONFIG_FILE)
-    framework = str(OmegaConf.select(config, "model.framework", default="torch"))
+    framework = OmegaConf.select(config, "model.framework")
+    if framework is None:
+        raise CheckpointError(
+            f"{meta / CONFIG_FILE} names no model.framework: it is not a config segtrain "
+            "wrote (every training run saves its full config there)"
+        )
     classes = ClassInfo.read(meta / CLASSES_FILE)
-    return ModelArtifact(framework=framework, weights=weights, config=config, classes=classes)
+    return ModelArtifact(framework=str(framework), weights=weights, config=config, classes=classes)
 
 
 def _find_weights(directory: Path) -> Path:

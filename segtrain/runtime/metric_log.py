@@ -21,22 +21,37 @@ PREFIX = "[metrics]"
 NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 NAME = r"[A-Za-z_][A-Za-z0-9_./-]*"
 
+# THE metric names. Engines, callbacks, tasks and the launcher import them from here.
+EPOCH = "epoch"
+TRAIN_LOSS = "train_loss"
+LR = "lr"
+THROUGHPUT = "throughput"
+VAL_PREFIX = "val_"
+VAL_LOSS = VAL_PREFIX + "loss"
+#: the summary scores of a confusion matrix (:func:`segtrain.metrics.scores_from_confusion`)
+MIOU, PIXEL_ACC, MEAN_ACC, FWIOU = "mIoU", "pixel_acc", "mean_acc", "fwIoU"
+SCORES: tuple[str, ...] = (MIOU, PIXEL_ACC, MEAN_ACC, FWIOU)
+#: per-class IoU entries are ``<prefix>IoU/<class name>``
+PER_CLASS_IOU = "IoU/"
+VAL_MIOU = VAL_PREFIX + MIOU
+#: what a validation adds to an epoch's metric line: its loss, then every summary score
+VAL_METRICS: tuple[str, ...] = (VAL_LOSS, *(VAL_PREFIX + s for s in SCORES))
+#: the default objective of a run (``optimized_metric``) and the score ``best`` tracks
+DEFAULT_OBJECTIVE = VAL_MIOU
+
 #: Metrics every training run reports; the launcher registers a regex for each.
-STANDARD_METRICS: tuple[str, ...] = (
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "val_mIoU",
-    "val_pixel_acc",
-    "val_mean_acc",
-    "val_fwIoU",
-    "lr",
-    "throughput",
-)
+STANDARD_METRICS: tuple[str, ...] = (EPOCH, TRAIN_LOSS, *VAL_METRICS, LR, THROUGHPUT)
 
 # SageMaker limits: 40 metric definitions per job, 500 characters per regex.
 MAX_DEFINITIONS = 40
 MAX_REGEX_LENGTH = 500
+
+
+def progress_bar(setting: str, interactive: bool) -> bool:
+    """``logger.progress_bar`` (auto/true/false): bars on a terminal, plain lines where
+    the output is a log (SageMaker, CI, a pipe) unless asked for explicitly."""
+    choice = str(setting).lower()
+    return interactive if choice == "auto" else choice == "true"
 
 
 def _format_value(value: float | int) -> str:
@@ -56,9 +71,9 @@ def format_metric_line(metrics: Mapping[str, float | int], epoch: int | None = N
     """Render one line; ``epoch`` first, then the metrics in the order given."""
     parts = [PREFIX]
     if epoch is not None:
-        parts.append(f"epoch={epoch}")
+        parts.append(f"{EPOCH}={epoch}")
     for name, value in metrics.items():
-        if name == "epoch" or value is None:
+        if name == EPOCH or value is None:
             continue
         if not re.fullmatch(NAME, name):
             raise ValueError(f"metric name {name!r} does not match {NAME}")

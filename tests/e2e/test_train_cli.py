@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,6 +80,68 @@ def test_evaluate_prints_per_class_table_and_writes_metrics_json(trained):
     report = json.loads((work / "eval" / "metrics.json").read_text())
     assert report["split"] == "val" and report["pixels"] > 0
     assert set(report["per_class_iou"]) >= {"Sky"}
+
+
+OTHER_SYNTH = {"num_sequences": 2, "frames_per_sequence": 3, "height": 32, "width": 64}
+
+
+def _plain_report(work: Path) -> dict:
+    """metrics.json of evaluating the model on its own dataset, no dataset override."""
+    report = work / "eval" / "metrics.json"
+    if not report.is_file():
+        args = ["checkpoint=run/model", "hydra.run.dir=eval", "dataset.num_workers=0"]
+        assert segtrain("evaluate", *args, cwd=work).returncode == 0
+    return json.loads(report.read_text())
+
+
+def _tree_state(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_evaluate_with_a_dataset_override_refines_the_checkpoints_dataset(trained):
+    """``dataset.root=<dir>`` moves the checkpoint's dataset config to another copy of its
+    data; it does not swap in evaluate's default dataset (which generated other frames
+    into the user's folder, issue 16 item 6)."""
+    work, _ = trained
+    copy = work / "copy_of_data"
+    shutil.copytree(work / "data" / "synthetic", copy)
+    before = _tree_state(copy)
+    plain = _plain_report(work)
+    out = segtrain(
+        "evaluate",
+        "checkpoint=run/model",
+        f"dataset.root={copy}",
+        "hydra.run.dir=eval_copy",
+        "dataset.num_workers=0",
+        cwd=work,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((work / "eval_copy" / "metrics.json").read_text())
+    assert report["dataset"] == plain["dataset"]
+    assert report["pixels"] == plain["pixels"]
+    assert report["confusion_matrix"] == plain["confusion_matrix"]
+    assert _tree_state(copy) == before, "evaluate wrote into the dataset folder"
+
+
+def test_evaluate_with_a_dataset_choice_uses_that_dataset(trained):
+    """``dataset=<name>`` picks a dataset explicitly (here: synthetic frames of another
+    size generated into a new folder), refined by the ``dataset.*`` overrides."""
+    work, _ = trained
+    out = segtrain(
+        "evaluate",
+        "checkpoint=run/model",
+        "dataset=synthetic",
+        f"dataset.root={work / 'other_synthetic'}",
+        *(f"dataset.synth.{k}={v}" for k, v in OTHER_SYNTH.items()),
+        "dataset.image_size=[32,64]",
+        "hydra.run.dir=eval_other",
+        "dataset.num_workers=0",
+        cwd=work,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((work / "eval_other" / "metrics.json").read_text())
+    assert 0 < report["pixels"] != _plain_report(work)["pixels"]
+    assert (work / "other_synthetic" / "manifest.jsonl").is_file()
 
 
 def test_predict_writes_overlay_pngs(trained):

@@ -22,9 +22,17 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 
-from segtrain.metrics import format_iou_table, scores_from_confusion
+from segtrain.metrics import scores_from_confusion
 from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
-from segtrain.runtime.metric_log import log_metrics
+from segtrain.runtime.metric_log import (
+    LR,
+    THROUGHPUT,
+    TRAIN_LOSS,
+    VAL_METRICS,
+    VAL_MIOU,
+    VAL_PREFIX,
+    log_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +44,7 @@ BACKUP_METADATA = "training_metadata.json"
 WEIGHTS_SUFFIX = ".weights.h5"
 
 #: Keras log key -> metric-line name
-LINE_KEYS = {
-    "loss": "train_loss",
-    "val_loss": "val_loss",
-    "val_mIoU": "val_mIoU",
-    "val_pixel_acc": "val_pixel_acc",
-    "val_mean_acc": "val_mean_acc",
-    "val_fwIoU": "val_fwIoU",
-}
+LINE_KEYS = {"loss": TRAIN_LOSS, **{name: name for name in VAL_METRICS}}
 
 
 def atomic_save_weights(model: keras.Model, path: Path) -> Path:
@@ -100,7 +101,7 @@ class BestAndLastWeights(keras.callbacks.Callback):
     keeps comparing against the score of the run it continues.
     """
 
-    def __init__(self, directory: Path, monitor: str = "val_mIoU", mode: str = "max"):
+    def __init__(self, directory: Path, monitor: str = VAL_MIOU, mode: str = "max"):
         super().__init__()
         self.directory = Path(directory)
         self.monitor = monitor
@@ -166,9 +167,9 @@ class MetricLine(keras.callbacks.Callback):
                 metrics[name] = float(logs[key])
         optimizer = self.model.optimizer
         if optimizer is not None:
-            metrics["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        metrics["throughput"] = self.images_per_epoch / max(end - self._start, 1e-9)
-        if "val_mIoU" in logs and self.confusion_of is not None:
+            metrics[LR] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        metrics[THROUGHPUT] = self.images_per_epoch / max(end - self._start, 1e-9)
+        if VAL_MIOU in logs and self.confusion_of is not None:
             self.last_val_confusion = self.confusion_of()
         self.history.append({"epoch": epoch + 1, **metrics})
         if self.print_lines:
@@ -196,25 +197,23 @@ def final_metrics(
     confusion: np.ndarray | None,
     names: list[str],
     revalidate: Callable[[], tuple[dict[str, float], np.ndarray | None]] | None,
-    log_table: bool = True,
-) -> dict[str, float]:
-    """A run's metrics: its last validated epoch plus per-class IoU from ``confusion``.
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """A run's metrics (its last validated epoch plus per-class IoU from ``confusion``)
+    and the confusion matrix they come from (the task prints its per-class table).
 
     When no epoch was validated in this process (a resumed run that had nothing left to
     train), ``revalidate()`` scores the restored model and returns (metrics, confusion);
     without a validation split (``revalidate=None``) there are no metrics.
     """
-    validated = [h for h in history if "val_mIoU" in h]
+    validated = [h for h in history if VAL_MIOU in h]
     if validated:
         metrics = {k: float(v) for k, v in validated[-1].items() if k != "epoch"}
     elif revalidate is not None:
         metrics, confusion = revalidate()
     else:
-        return {}
+        return {}, None
     if confusion is not None:
         scores = scores_from_confusion(confusion)
-        for key, value in scores.as_dict("val_", names).items():
+        for key, value in scores.as_dict(VAL_PREFIX, names).items():
             metrics.setdefault(key, float(value))
-        if log_table:
-            log.info("Validation per class:\n%s", format_iou_table(scores, names))
-    return metrics
+    return metrics, confusion

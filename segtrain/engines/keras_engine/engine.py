@@ -25,13 +25,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from segtrain.data.source import open_split
+from segtrain.data.source import SampleSource
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
 from segtrain.engines.keras_engine.callbacks import (
-    LAST_WEIGHTS,
     AtomicBackupAndRestore,
     MetricLine,
     backup_epoch,
@@ -40,6 +39,7 @@ from segtrain.engines.keras_engine.cluster import Cluster, resolve_cluster
 from segtrain.engines.keras_engine.data import make_dataset
 from segtrain.engines.keras_engine.fit_loop import fit_data_parallel
 from segtrain.engines.keras_engine.hardware import build_strategy, configure_threads, dtype_policy
+from segtrain.engines.keras_engine.metrics import ConfusionMatrixScore, label_confusion
 from segtrain.engines.keras_engine.setup import (
     TrainSetup,
     build_model,
@@ -50,21 +50,18 @@ from segtrain.engines.keras_engine.setup import (
     resume_point,
     start_checkpoint_dir,
 )
-from segtrain.errors import CheckpointError, ConfigError
-from segtrain.metrics import confusion_matrix as confusion_np
+from segtrain.errors import CheckpointError
 from segtrain.models.enet import SIZE_FACTOR, STAGES, build_enet
 from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
-from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo
+from segtrain.runtime.artifacts import ModelArtifact
 from segtrain.runtime.env import RunContext
+from segtrain.runtime.metric_log import VAL_PREFIX, progress_bar
 
 log = logging.getLogger(__name__)
 
-CLASSES_FILE = "classes.json"
-
 
 def _verbose(cfg: DictConfig, ctx: RunContext) -> int:
-    setting = str(cfg.logger.get("progress_bar", "auto")).lower()
-    bar = ctx.interactive if setting == "auto" else setting == "true"
+    bar = progress_bar(str(cfg.logger.progress_bar), ctx.interactive)
     return 1 if bar and ctx.is_global_zero else 0
 
 
@@ -82,7 +79,7 @@ class KerasEngine:
         # possible before anything starts the TensorFlow runtime
         strategy = build_strategy(cfg, cluster)
         keras.utils.set_random_seed(int(cfg.seed))
-        if cfg.trainer.get("deterministic"):
+        if cfg.trainer.deterministic:
             tf.config.experimental.enable_op_determinism()
         setup = prepare(cfg, ctx, strategy, cluster)
         if data_parallel:
@@ -130,74 +127,57 @@ class KerasEngine:
     def _revalidate(model: keras.Model, val: Any):
         def run() -> tuple[dict[str, float], np.ndarray | None]:
             logs = model.evaluate(val.dataset, return_dict=True, verbose=0)
-            metrics = {f"val_{'loss' if k == 'loss' else k}": float(v) for k, v in logs.items()}
-            log_line = {k: metrics[k] for k in metrics if k.startswith("val_")}
-            log.info("Validation of the restored model: %s", log_line)
+            metrics = {f"{VAL_PREFIX}{k}": float(v) for k, v in logs.items()}
+            log.info("Validation of the restored model: %s", metrics)
             return metrics, _val_confusion(model)
 
         return run if val is not None else None
 
     # ----------------------------------------------------------------------- inference
-    def load(self, artifact: Path, config: DictConfig, cfg: DictConfig) -> LoadedModel:
-        path = Path(artifact)
-        if path.is_dir():
-            for name in (WEIGHT_FILES["keras"], LAST_WEIGHTS):
-                if (path / name).is_file():
-                    path = path / name
-                    break
-            else:
-                raise CheckpointError(f"no {WEIGHT_FILES['keras']} or {LAST_WEIGHTS} in {path}")
+    def load(self, artifact: ModelArtifact, cfg: DictConfig) -> LoadedModel:
+        path = artifact.weights
+        num_classes = artifact.classes.num_classes
         if path.name.endswith(".keras"):
             model = _load_keras_file(path)
         elif path.name.endswith(".weights.h5"):
-            model = _load_weights_file(path, _classes_beside(path, config).num_classes)
+            model = _load_weights_file(path, num_classes)
         else:
             raise CheckpointError(
                 f"{path}: the Keras engine reads .keras files and .weights.h5 checkpoints"
             )
-        return LoadedModel(framework="keras", config=config, handle=model)
+        return LoadedModel.of(artifact, model, num_outputs=int(model.output.shape[-1]))
 
-    def confusion_matrix(self, model: LoadedModel, cfg: DictConfig, split: str) -> np.ndarray:
-        source = open_split(cfg.dataset, split)
-        classes = ClassInfo.from_class_map(source.class_map)
-        net: keras.Model = model.handle
-        out_classes = int(net.output.shape[-1])
-        if out_classes != classes.num_classes:
-            raise ConfigError(
-                f"the model predicts {out_classes} classes but dataset {cfg.dataset.name} has "
-                f"{classes.num_classes}; evaluate on the dataset the model was trained for"
-            )
+    def confusion_matrix(
+        self, model: LoadedModel, source: SampleSource, cfg: DictConfig
+    ) -> np.ndarray:
+        num_classes = len(source.class_map.names)
+        ignore = int(source.class_map.ignore_index)
         size = image_size(cfg.dataset)
-        transform = build_transform(
-            model.config.augment, size, train=False, ignore_index=classes.ignore_index
-        )
-        batch = int(cfg.get("batch_size") or OmegaConf.select(cfg, "trainer.batch_size") or 8)
+        transform = build_transform(model.config.augment, size, train=False, ignore_index=ignore)
         pipeline = make_dataset(
             source,
             transform,
             size,
-            batch,
+            int(cfg.batch_size),
             train=False,
-            ignore_index=classes.ignore_index,
+            ignore_index=ignore,
             num_parallel_calls=int(cfg.dataset.num_workers) or None,
         )
-        predict = _label_fn(net)
-        confusion = np.zeros((classes.num_classes, classes.num_classes), np.int64)
+        predict = _label_fn(model.handle)
+        confusion = np.zeros((num_classes, num_classes), np.int64)
         for images, masks in pipeline.dataset:
-            pred = predict(images).numpy()
-            confusion += confusion_np(
-                masks.numpy(), pred, classes.num_classes, classes.ignore_index
-            )
+            counts = label_confusion(masks, predict(images), num_classes, ignore)
+            confusion += counts.numpy().astype(np.int64)
         return confusion
 
     def predict_batches(
         self, model: LoadedModel, images: list[np.ndarray], cfg: DictConfig
     ) -> Iterator[np.ndarray]:
-        config = model.config
-        size = image_size(config.dataset)
-        ignore = int(OmegaConf.select(config, "dataset.ignore_index", default=255))
-        transform = build_transform(config.augment, size, train=False, ignore_index=ignore)
-        batch = int(cfg.get("batch_size") or 8)
+        size = image_size(model.config.dataset)
+        transform = build_transform(
+            model.config.augment, size, train=False, ignore_index=model.classes.ignore_index
+        )
+        batch = int(cfg.batch_size)
         logits_fn = _logits_fn(model.handle)
         for start in range(0, len(images), batch):
             chunk = images[start : start + batch]
@@ -211,8 +191,6 @@ class KerasEngine:
 
 def _val_confusion(model: keras.Model) -> np.ndarray | None:
     """The confusion matrix the compiled metrics accumulated in the last evaluation."""
-    from segtrain.engines.keras_engine.metrics import ConfusionMatrixScore
-
     for metric in _flat_metrics(model):
         if isinstance(metric, ConfusionMatrixScore):
             return np.asarray(metric.confusion.numpy(), np.int64)
@@ -256,20 +234,6 @@ def _load_keras_file(path: Path) -> keras.Model:
         return keras.models.load_model(str(path), compile=False)
     except Exception as err:
         raise CheckpointError(f"cannot load the Keras model {path}: {err}") from None
-
-
-def _classes_beside(weights: Path, config: DictConfig) -> ClassInfo:
-    for d in (weights.parent, weights.parent.parent):
-        if (d / CLASSES_FILE).is_file():
-            return ClassInfo.read(d / CLASSES_FILE)
-    configured = OmegaConf.select(config, "model.num_classes")
-    if configured is None:
-        raise CheckpointError(f"no {CLASSES_FILE} beside {weights}: cannot tell the class count")
-    return ClassInfo(
-        names=[str(i) for i in range(int(configured))],
-        colors=[(0, 0, 0)] * int(configured),
-        ignore_index=255,
-    )
 
 
 def _padded_size(height: int, width: int) -> tuple[int, int]:

@@ -35,6 +35,7 @@ from segtrain.engines.keras_engine.setup import (
     start_checkpoint_dir,
 )
 from segtrain.metrics import scores_from_confusion
+from segtrain.runtime.metric_log import VAL_LOSS, VAL_MIOU, VAL_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 def validation_logs(totals: PassTotals, names: list[str]) -> dict[str, float]:
     """``val_loss``, ``val_mIoU`` ... and ``val_IoU/<class>`` from a summed confusion."""
     scores = scores_from_confusion(totals.confusion)
-    return {"val_loss": totals.loss, **scores.as_dict("val_", names)}
+    return {VAL_LOSS: totals.loss, **scores.as_dict(VAL_PREFIX, names)}
 
 
 def fit_data_parallel(setup: TrainSetup) -> RunResult:
@@ -136,7 +137,7 @@ def _revalidate(setup: TrainSetup, loop: DistributedLoop, val):
     def run() -> tuple[dict[str, float], np.ndarray]:
         scored = loop.evaluate(val, setup.val.steps)
         metrics = validation_logs(scored, setup.classes.names)
-        log.info("Validation of the restored model: val_mIoU=%.4f", metrics["val_mIoU"])
+        log.info("Validation of the restored model: %s=%.4f", VAL_MIOU, metrics[VAL_MIOU])
         return metrics, scored.confusion
 
     return run if val is not None else None

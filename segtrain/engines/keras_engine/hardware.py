@@ -61,7 +61,7 @@ def precision_policy(cfg: DictConfig) -> str:
     """
     precision = str(cfg.hardware.precision)
     device = accelerator(cfg)
-    override = cfg.model.get("cpu_precision")
+    override = cfg.model.cpu_precision
     if device == "cpu" and override is not None and str(override) != precision:
         log.info(
             "hardware.precision=%s replaced by model.cpu_precision=%s on CPU "
@@ -103,7 +103,7 @@ def dtype_policy(name: str) -> Iterator[None]:
 
 def configure_threads(cfg: DictConfig) -> None:
     """hardware.num_threads -> TensorFlow's intra-op pool (before the runtime starts)."""
-    threads = cfg.hardware.get("num_threads")
+    threads = cfg.hardware.num_threads
     if not threads:
         return
     try:
@@ -118,7 +118,7 @@ def jit_compile(cfg: DictConfig) -> bool:
     Measured: XLA refuses the graph (``MaxPoolWithArgmax`` has no XLA_CPU_JIT kernel),
     so the option fails loudly here instead of deep inside the first step.
     """
-    if not cfg.hardware.get("compile", False):
+    if not cfg.hardware.compile:
         return False
     raise ConfigError(
         "hardware.compile=true asks for XLA, which cannot compile ENet: "

@@ -1,10 +1,10 @@
 """Keras metrics that accumulate a confusion matrix over a whole split.
 
-The scores are the ones of :mod:`segtrain.metrics` (rows ground truth, columns
-prediction; pixels whose target is the ignore index or outside ``[0, C)`` are dropped;
-a class absent from both target and prediction has IoU NaN and is left out of the
-means), written in backend ops so Keras can report them every epoch. A unit test feeds
-the same predictions to both implementations and compares.
+The engine builds only the matrix (rows ground truth, columns prediction; pixels whose
+target is the ignore index or outside ``[0, C)`` are dropped), with a TensorFlow
+bincount on the device. Every score is computed from it by
+:func:`segtrain.metrics.scores_from_confusion` (one definition for both engines), called
+through ``tf.numpy_function`` so Keras can still report it every epoch.
 
 Counts are int64 (a split easily exceeds float32's 2**24 exact integers) and are summed
 across replicas under a ``tf.distribute`` strategy, never averaged.
@@ -20,18 +20,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-_PACKAGE = "segtrain.keras"
+from segtrain.metrics import scores_from_confusion
+from segtrain.runtime.metric_log import MIOU, SCORES
 
-#: metric name -> score; names become ``val_<name>`` in Keras logs and metric lines
-SCORES = ("mIoU", "pixel_acc", "mean_acc", "fwIoU")
+_PACKAGE = "segtrain.keras"
 
 
 def batch_confusion(
     y_true: tf.Tensor, logits: tf.Tensor, num_classes: int, ignore_index: int | None
 ) -> tf.Tensor:
     """``num_classes x num_classes`` int64 counts for one batch of logits."""
+    pred = tf.argmax(logits, axis=-1, output_type=tf.int64)
+    return label_confusion(y_true, pred, num_classes, ignore_index)
+
+
+def label_confusion(
+    y_true: tf.Tensor, pred: tf.Tensor, num_classes: int, ignore_index: int | None
+) -> tf.Tensor:
+    """Counts of (target, predicted class) pairs: :func:`segtrain.metrics.
+    confusion_matrix`'s convention, as a TensorFlow bincount on the device."""
     target = tf.reshape(tf.cast(y_true, tf.int64), [-1])
-    pred = tf.reshape(tf.argmax(logits, axis=-1, output_type=tf.int64), [-1])
+    pred = tf.reshape(tf.cast(pred, tf.int64), [-1])
     keep = tf.logical_and(target >= 0, target < num_classes)
     if ignore_index is not None:
         keep = tf.logical_and(keep, target != ignore_index)
@@ -45,40 +54,6 @@ def batch_confusion(
     return tf.reshape(counts, [num_classes, num_classes])
 
 
-def _nanmean(values: tf.Tensor) -> tf.Tensor:
-    finite = tf.boolean_mask(values, tf.logical_not(tf.math.is_nan(values)))
-    return tf.cond(
-        tf.size(finite) > 0,
-        lambda: tf.reduce_mean(finite),
-        lambda: tf.constant(np.nan, tf.float64),
-    )
-
-
-def scores_tf(cm: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The scores of :func:`segtrain.metrics.scores_from_confusion`, in float64 TF ops."""
-    cm = tf.cast(cm, tf.float64)
-    tp = tf.linalg.diag_part(cm)
-    gt = tf.reduce_sum(cm, axis=1)
-    predicted = tf.reduce_sum(cm, axis=0)
-    union = gt + predicted - tp
-    total = tf.reduce_sum(cm)
-    nan = tf.constant(np.nan, tf.float64)
-    iou = tf.where(union > 0, tp / tf.where(union > 0, union, 1.0), nan)
-    acc = tf.where(gt > 0, tp / tf.where(gt > 0, gt, 1.0), nan)
-    has_pixels = total > 0
-    safe_total = tf.where(has_pixels, total, 1.0)
-    present = tf.logical_not(tf.math.is_nan(iou))
-    freq = gt / safe_total
-    fw = tf.reduce_sum(tf.where(present, freq * tf.where(present, iou, 0.0), 0.0))
-    return {
-        "mIoU": _nanmean(iou),
-        "pixel_acc": tf.where(has_pixels, tf.reduce_sum(tp) / safe_total, nan),
-        "mean_acc": _nanmean(acc),
-        "fwIoU": tf.where(has_pixels, fw, nan),
-        "iou": iou,
-    }
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ConfusionMatrixScore(keras.metrics.Metric):
     """One score (``mIoU``, ``pixel_acc``, ``mean_acc`` or ``fwIoU``) of the running
@@ -88,7 +63,7 @@ class ConfusionMatrixScore(keras.metrics.Metric):
         self,
         num_classes: int,
         ignore_index: int | None = 255,
-        score: str = "mIoU",
+        score: str = MIOU,
         name: str | None = None,
         **kwargs,
     ):
@@ -114,7 +89,11 @@ class ConfusionMatrixScore(keras.metrics.Metric):
         )
 
     def result(self):
-        return scores_tf(self.confusion.value)[self.score]
+        def of_matrix(confusion: np.ndarray) -> np.ndarray:
+            return np.float64(scores_from_confusion(confusion).summary()[self.score])
+
+        value = tf.numpy_function(of_matrix, [self.confusion.value], tf.float64, stateful=False)
+        return tf.reshape(value, [])
 
     def reset_state(self):
         self.confusion.assign(tf.zeros_like(self.confusion.value))

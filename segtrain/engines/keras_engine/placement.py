@@ -45,7 +45,7 @@ def _parse(entry: Any, kind: str) -> tuple[str, int]:
 
 def stage_devices(cfg: Any, kind: str) -> dict[str, str]:
     """Stage name -> device name, creating logical CPU devices when needed."""
-    entries = list(cfg.trainer.get("stage_devices") or [])
+    entries = list(cfg.trainer.stage_devices)
     configured = max(int(cfg.hardware.devices), 1)
     if not entries:
         indices = [0, 0, 0, 0, 1, 1, 1]

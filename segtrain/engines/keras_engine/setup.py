@@ -51,9 +51,10 @@ from segtrain.engines.keras_engine.placement import stage_devices
 from segtrain.errors import CheckpointError, ConfigError
 from segtrain.models.enet import build_enet, check_input_size
 from segtrain.models.enet_split import SplitENet, copy_weights_by_layer
-from segtrain.runtime.artifacts import ClassInfo, write_metadata
+from segtrain.runtime.artifacts import ClassInfo, model_num_classes, write_metadata
 from segtrain.runtime.checkpoints import clean_partial
 from segtrain.runtime.env import RunContext
+from segtrain.runtime.metric_log import VAL_MIOU
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +66,6 @@ def image_size(dataset_cfg: Any) -> tuple[int, int]:
     if len(size) != 2:
         raise ConfigError(f"dataset.image_size={size}; expected [height, width]")
     return size[0], size[1]
-
-
-def _num_classes(cfg: DictConfig, classes: ClassInfo) -> int:
-    configured = cfg.model.get("num_classes")
-    if configured is not None and int(configured) != classes.num_classes:
-        raise ConfigError(
-            f"model.num_classes={configured} but dataset {cfg.dataset.name} has "
-            f"{classes.num_classes} classes; leave model.num_classes=null to take the dataset's"
-        )
-    return classes.num_classes
 
 
 @dataclass
@@ -114,7 +105,7 @@ def prepare(
     train_source = open_split(cfg.dataset, "train")
     val_source = open_split(cfg.dataset, "val")
     classes = ClassInfo.from_class_map(train_source.class_map)
-    num_classes = _num_classes(cfg, classes)
+    num_classes = model_num_classes(cfg, classes)
     if len(train_source) == 0:
         raise ConfigError(f"dataset {cfg.dataset.name}: the train split is empty")
     train, val = _pipelines(cfg, strategy, cluster, train_source, val_source, classes)
@@ -224,7 +215,7 @@ def build_model(setup: TrainSetup) -> keras.Model:
         else:
             model = build_enet(setup.num_classes, **dropouts)
         init_weights(model, cfg)
-        if setup.replicas > 1 and cfg.trainer.get("sync_batchnorm"):
+        if setup.replicas > 1 and cfg.trainer.sync_batchnorm:
             synced = synchronize_batchnorm(model)
             log.info(
                 "BatchNorm synchronised across %d replicas (%d layers)", setup.replicas, synced
@@ -255,7 +246,7 @@ def build_model(setup: TrainSetup) -> keras.Model:
 
 def init_weights(model: keras.Model, cfg: DictConfig) -> None:
     """``model.pretrained_weights`` (a local .keras or .weights.h5 file) into ``model``."""
-    source = cfg.model.get("pretrained_weights")
+    source = cfg.model.pretrained_weights
     if not source:
         return
     path = Path(str(source)).expanduser()
@@ -307,7 +298,7 @@ def chief_callbacks(
     strategy), and the chief's best/last weights and loggers, in that order."""
     callbacks: list[keras.callbacks.Callback] = [metric_line]
     if setup.is_chief:
-        callbacks.append(BestAndLastWeights(setup.checkpoint_dir, "val_mIoU", "max"))
+        callbacks.append(BestAndLastWeights(setup.checkpoint_dir, VAL_MIOU, "max"))
     if backup is not None:
         callbacks.append(backup)
     if setup.is_chief:
@@ -325,12 +316,8 @@ def finish_run(
     resumed_from: Path | None,
 ) -> RunResult:
     """The run's final metrics, the exported model (chief only) and the RunResult."""
-    metrics = final_metrics(
-        metric_line.history,
-        confusion,
-        setup.classes.names,
-        revalidate,
-        log_table=setup.is_chief,
+    metrics, confusion = final_metrics(
+        metric_line.history, confusion, setup.classes.names, revalidate
     )
     model_dir = Path(setup.ctx.model_dir)
     if setup.is_chief:
@@ -340,5 +327,7 @@ def finish_run(
         model_dir=model_dir,
         epochs_completed=epochs_completed,
         resumed_from=resumed_from,
+        confusion=confusion,
+        class_names=setup.classes.names,
         extra={"history": metric_line.history, "precision": setup.policy},
     )

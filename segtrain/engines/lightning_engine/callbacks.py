@@ -12,7 +12,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from segtrain.runtime.checkpoints import atomic_write
-from segtrain.runtime.metric_log import log_metrics
+from segtrain.runtime.metric_log import LR, THROUGHPUT, TRAIN_LOSS, VAL_METRICS, log_metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,16 @@ class MetricLineCallback(L.Callback):
         self._in_epoch = False
         elapsed = max(self._elapsed, 1e-9)
         metrics: dict[str, float] = {}
-        train_loss = trainer.callback_metrics.get("train_loss_epoch")
+        train_loss = trainer.callback_metrics.get(f"{TRAIN_LOSS}_epoch")
         if train_loss is not None:
-            metrics["train_loss"] = float(train_loss)
+            metrics[TRAIN_LOSS] = float(train_loss)
         scores = getattr(pl_module, "last_val_scores", {}) or {}
-        for key in ("val_loss", "val_mIoU", "val_pixel_acc", "val_mean_acc", "val_fwIoU"):
+        for key in VAL_METRICS:
             if key in scores:
                 metrics[key] = scores[key]
         if trainer.optimizers:
-            metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
-        metrics["throughput"] = self._images / elapsed
+            metrics[LR] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        metrics[THROUGHPUT] = self._images / elapsed
         self.history.append({"epoch": trainer.current_epoch + 1, **metrics})
         if trainer.is_global_zero:
             log_metrics(metrics, epoch=trainer.current_epoch + 1)

@@ -1,4 +1,4 @@
-"""LightningEngine: fit / load / confusion_matrix / predict for DeepLabV3."""
+"""LightningEngine: fit / load / confusion_matrix / predict_batches for DeepLabV3."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from segtrain.data.class_weights import split_class_weights
-from segtrain.data.source import open_split
+from segtrain.data.source import SampleSource
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
 from segtrain.engines.lightning_engine.callbacks import AtomicCheckpointIO, MetricLineCallback
@@ -32,10 +32,17 @@ from segtrain.engines.lightning_engine.strategies import (
     torch_precision,
     trainer_hardware_kwargs,
 )
-from segtrain.errors import CheckpointError, ConfigError
-from segtrain.runtime.artifacts import WEIGHT_FILES, ClassInfo, write_metadata
+from segtrain.errors import CheckpointError
+from segtrain.runtime.artifacts import (
+    WEIGHT_FILES,
+    ClassInfo,
+    ModelArtifact,
+    model_num_classes,
+    write_metadata,
+)
 from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoint
 from segtrain.runtime.env import RunContext
+from segtrain.runtime.metric_log import VAL_MIOU, progress_bar
 from segtrain.runtime.scaling import scaled_lr
 
 log = logging.getLogger(__name__)
@@ -59,11 +66,6 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_")
 
 
-def _progress_bar(cfg: DictConfig, ctx: RunContext) -> bool:
-    setting = str(cfg.logger.progress_bar).lower()
-    return ctx.interactive if setting == "auto" else setting == "true"
-
-
 def _loggers(cfg: DictConfig, ctx: RunContext) -> list[Logger]:
     loggers: list[Logger] = []
     if cfg.logger.csv:
@@ -71,16 +73,6 @@ def _loggers(cfg: DictConfig, ctx: RunContext) -> list[Logger]:
     if cfg.logger.tensorboard:
         loggers.append(TensorBoardLogger(str(ctx.log_dir), name="tensorboard", version=""))
     return loggers
-
-
-def _num_classes(cfg: DictConfig, classes: ClassInfo) -> int:
-    configured = cfg.model.num_classes
-    if configured is not None and int(configured) != classes.num_classes:
-        raise ConfigError(
-            f"model.num_classes={configured} but dataset {cfg.dataset.name} has "
-            f"{classes.num_classes} classes; leave model.num_classes=null to take the dataset's"
-        )
-    return classes.num_classes
 
 
 class LightningEngine:
@@ -135,6 +127,8 @@ class LightningEngine:
             model_dir=model_dir,
             epochs_completed=int(trainer.current_epoch),
             resumed_from=resume_from,
+            confusion=module.last_val_confusion,
+            class_names=classes.names,
             extra={"history": metric_cb.history},
         )
 
@@ -147,17 +141,17 @@ class LightningEngine:
         log.info("Final model written to %s", model_dir)
 
     # ----------------------------------------------------------------------- inference
-    def load(self, artifact: Path, config: DictConfig, cfg: DictConfig) -> LoadedModel:
+    def load(self, artifact: ModelArtifact, cfg: DictConfig) -> LoadedModel:
         from segtrain.models.deeplabv3 import build_deeplabv3
 
-        artifact = Path(artifact)
-        model_cfg = OmegaConf.to_container(config.model, resolve=True)
+        path = artifact.weights
+        model_cfg = OmegaConf.to_container(artifact.config.model, resolve=True)
         model_cfg["pretrained_weights"] = None
         model_cfg["pretrained_backbone"] = None
         try:
-            obj = torch.load(artifact, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise CheckpointError(f"cannot read {artifact}: {err}") from None
+            raise CheckpointError(f"cannot read {path}: {err}") from None
         if isinstance(obj, dict) and "state_dict" in obj:  # Lightning training checkpoint
             state = {
                 k.removeprefix("model."): v
@@ -166,42 +160,35 @@ class LightningEngine:
             }
         else:
             state = obj
-        classes = ClassInfo.read(_classes_file(artifact))
-        model = build_deeplabv3(model_cfg, classes.num_classes)
+        model = build_deeplabv3(model_cfg, artifact.classes.num_classes)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise CheckpointError(
-                f"{artifact} does not match the model in its config.yaml: missing "
+                f"{path} does not match the model in its config.yaml: missing "
                 f"{missing[:3]}, unexpected {unexpected[:3]}"
             )
         model.eval()
-        return LoadedModel(framework="torch", config=config, handle=model)
+        return LoadedModel.of(artifact, model, num_outputs=int(model.classifier[-1].out_channels))
 
-    def confusion_matrix(self, model: LoadedModel, cfg: DictConfig, split: str) -> np.ndarray:
-        source = open_split(cfg.dataset, split)
-        classes = source.class_map
-        num_classes = len(classes.names)
-        net = model.handle
-        out_classes = _output_classes(net)
-        if out_classes != num_classes:
-            raise ConfigError(
-                f"the model predicts {out_classes} classes but dataset {cfg.dataset.name} has "
-                f"{num_classes}; evaluate on the dataset the model was trained for"
-            )
-        augment = model.config.augment
-        transform = build_transform(augment, cfg.dataset.image_size, train=False)
+    def confusion_matrix(
+        self, model: LoadedModel, source: SampleSource, cfg: DictConfig
+    ) -> np.ndarray:
+        num_classes = len(source.class_map.names)
+        ignore = int(source.class_map.ignore_index)
+        transform = build_transform(model.config.augment, cfg.dataset.image_size, train=False)
         dataset = TorchSegmentationDataset(source, transform)
         loader = torch.utils.data.DataLoader(
             dataset,
-            batch_size=int(cfg.get("batch_size", 8)),
+            batch_size=int(cfg.batch_size),
             sampler=ShardedEvalSampler(len(dataset), 0, 1),
             num_workers=int(cfg.dataset.num_workers),
         )
+        net = model.handle
         confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         with torch.inference_mode(), _autocast(cfg):
             for images, masks in loader:
                 pred = net(images)["out"].argmax(1)
-                confusion += confusion_matrix_torch(pred, masks, num_classes, classes.ignore_index)
+                confusion += confusion_matrix_torch(pred, masks, num_classes, ignore)
         return confusion.numpy()
 
     def predict_batches(
@@ -238,7 +225,7 @@ def _build_module(
     )
     return SegmentationModule(
         model_cfg=OmegaConf.to_container(cfg.model, resolve=True),
-        num_classes=_num_classes(cfg, classes),
+        num_classes=model_num_classes(cfg, classes),
         ignore_index=classes.ignore_index,
         class_names=classes.names,
         lr=scaled_lr(cfg),
@@ -255,9 +242,9 @@ def _checkpoint_callback(ckpt_dir: Path) -> ModelCheckpoint:
     """``last.ckpt`` and the best epoch by val_mIoU, written into ``ckpt_dir``."""
     return ModelCheckpoint(
         dirpath=str(ckpt_dir),
-        filename="best-epoch{epoch:03d}-mIoU{val_mIoU:.4f}",
+        filename=f"best-epoch{{epoch:03d}}-mIoU{{{VAL_MIOU}:.4f}}",
         auto_insert_metric_name=False,
-        monitor="val_mIoU",
+        monitor=VAL_MIOU,
         mode="max",
         save_top_k=1,
         save_last=True,
@@ -282,7 +269,7 @@ def _build_trainer(cfg: DictConfig, ctx: RunContext, callbacks: list[L.Callback]
         num_sanity_val_steps=0,
         callbacks=callbacks,
         logger=_loggers(cfg, ctx) or False,
-        enable_progress_bar=_progress_bar(cfg, ctx),
+        enable_progress_bar=progress_bar(str(cfg.logger.progress_bar), ctx.interactive),
         enable_model_summary=ctx.interactive,
         default_root_dir=str(ctx.output_dir),
         plugins=[AtomicCheckpointIO()],
@@ -303,19 +290,8 @@ def full_state_dict(module: SegmentationModule) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
 
 
-def _classes_file(weights: Path) -> Path:
-    for d in (weights.parent, weights.parent.parent):
-        if (d / "classes.json").is_file():
-            return d / "classes.json"
-    raise CheckpointError(f"no classes.json beside {weights}")
-
-
-def _output_classes(net: Any) -> int:
-    return int(net.classifier[-1].out_channels)
-
-
 def _autocast(cfg: DictConfig) -> Any:
-    precision = torch_precision(cfg) if "hardware" in cfg else "32"
+    precision = torch_precision(cfg)
     device = "cuda" if str(cfg.hardware.accelerator) == "gpu" else "cpu"
     if precision.startswith("bf16"):
         return torch.autocast(device, dtype=torch.bfloat16)

@@ -1,4 +1,8 @@
-"""The LightningModule: DeepLabV3, cross-entropy with ignore_index, confusion-matrix mIoU."""
+"""The LightningModule: DeepLabV3, cross-entropy with ignore_index, a confusion matrix.
+
+The module only accumulates the validation confusion matrix (an on-device bincount,
+summed across ranks); every score comes from :func:`segtrain.metrics.scores_from_confusion`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from torch import nn
 from segtrain.errors import ConfigError
 from segtrain.metrics import scores_from_confusion
 from segtrain.models.deeplabv3 import build_deeplabv3
+from segtrain.runtime.metric_log import TRAIN_LOSS, VAL_LOSS, VAL_METRICS, VAL_MIOU, VAL_PREFIX
 
 AUX_WEIGHT = 0.4  # torchvision's reference recipe weighs the aux head's loss 0.4
 
@@ -66,7 +71,7 @@ class SegmentationModule(L.LightningModule):
         self._freeze_batchnorm()
 
     def _freeze_batchnorm(self) -> None:
-        if self.model_cfg.get("freeze_bn"):
+        if self.model_cfg["freeze_bn"]:
             for m in self.model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
@@ -108,7 +113,7 @@ class SegmentationModule(L.LightningModule):
         if "aux" in out:
             loss = loss + AUX_WEIGHT * self.criterion(out["aux"], masks)
         self.log(
-            "train_loss",
+            TRAIN_LOSS,
             loss,
             on_step=True,
             on_epoch=True,
@@ -147,15 +152,15 @@ class SegmentationModule(L.LightningModule):
         scores = scores_from_confusion(self.last_val_confusion)
         val_loss = float(loss[0] / loss[1]) if loss[1] > 0 else math.nan
         self.last_val_scores = {
-            "val_loss": val_loss,
-            **scores.as_dict(prefix="val_", class_names=self.class_names),
+            VAL_LOSS: val_loss,
+            **scores.as_dict(prefix=VAL_PREFIX, class_names=self.class_names),
         }
         # identical on every rank after the all-reduce: no further sync needed
-        for key in ("val_loss", "val_mIoU", "val_pixel_acc", "val_mean_acc", "val_fwIoU"):
+        for key in VAL_METRICS:
             self.log(
                 key,
                 self.last_val_scores[key],
-                prog_bar=key == "val_mIoU",
+                prog_bar=key == VAL_MIOU,
                 sync_dist=False,
                 rank_zero_only=False,
             )
@@ -164,13 +169,13 @@ class SegmentationModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.model_cfg
         params = [p for p in self.parameters() if p.requires_grad]
-        name = str(cfg.get("optimizer", "adamw")).lower()
-        wd = float(cfg.get("weight_decay", 0.0))
+        name = str(cfg["optimizer"]).lower()
+        wd = float(cfg["weight_decay"])
         if name == "sgd":
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
                 params,
                 lr=self.lr,
-                momentum=float(cfg.get("momentum", 0.9)),
+                momentum=float(cfg["momentum"]),
                 weight_decay=wd,
                 nesterov=False,
             )
@@ -183,10 +188,10 @@ class SegmentationModule(L.LightningModule):
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         steps_per_epoch = max(total // max(self.max_epochs, 1), 1)
         schedule = lr_schedule(
-            str(cfg.get("scheduler", "poly")),
+            str(cfg["scheduler"]),
             total,
-            warmup=int(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch),
-            power=float(cfg.get("poly_power", 0.9)),
+            warmup=int(float(cfg["warmup_epochs"]) * steps_per_epoch),
+            power=float(cfg["poly_power"]),
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {

@@ -150,8 +150,9 @@ def test_validation_miou_equals_single_process_evaluation(ddp_run, compose_confi
     assert len(open_split(cfg.dataset, "val")) % 2 == 1, "odd split exercises uneven shards"
     artifact = resolve_artifact(work / "run" / "model")
     engine = lightning_engine.ENGINE
-    model = engine.load(artifact.weights, artifact.config, cfg)
+    model = engine.load(artifact, cfg)
     cfg.batch_size = 2
-    single = scores_from_confusion(engine.confusion_matrix(model, cfg, "val")).mIoU
+    confusion = engine.confusion_matrix(model, open_split(cfg.dataset, "val"), cfg)
+    single = scores_from_confusion(confusion).mIoU
     assert ranks[0]["metrics"]["val_mIoU"] == pytest.approx(single, abs=1e-6)
     assert ranks[1]["metrics"]["val_mIoU"] == pytest.approx(single, abs=1e-6)
