@@ -27,7 +27,7 @@ from segtrain.metrics import scores_from_confusion
 from segtrain.plots import confusion_png, iou_bars_png, iou_comparison_png, save_png_bytes
 from segtrain.runtime.artifacts import ClassInfo, resolve_artifact
 from segtrain.runtime.checkpoints import atomic_write_text
-from segtrain.runtime.metric_log import SCORES
+from segtrain.runtime.metric_log import MIOU, SCORES
 from segtrain.tasks_common import split_confusion
 
 log = logging.getLogger("segtrain.evaluate")
@@ -81,7 +81,7 @@ def write_plots(
         [_nan(v) for v in record["per_class_iou"].values()],
         names,
         classes.colors,
-        title=f"Per-class IoU ({where}, mIoU {_pct(record.get('mIoU'))})",
+        title=f"Per-class IoU ({where}, mIoU {_pct(record.get(MIOU))})",
     )
     return [
         save_png_bytes(Path(out_dir) / CONFUSION_PNG, heatmap),

@@ -23,6 +23,7 @@ from segtrain.runtime.checkpoints import atomic_write_bytes
 from segtrain.runtime.metric_log import (
     EPOCH,
     LR,
+    MIOU,
     PIXEL_ACC,
     THROUGHPUT,
     TRAIN_LOSS,
@@ -179,7 +180,7 @@ def curves_png(rows: Sequence[Mapping[str, float]]) -> bytes:
         (
             axes[0, 1],
             "validation score",
-            [(VAL_MIOU, "mIoU"), (VAL_PREFIX + PIXEL_ACC, "pixel acc")],
+            [(VAL_MIOU, MIOU), (VAL_PREFIX + PIXEL_ACC, "pixel acc")],
         ),
         (axes[1, 0], "learning rate", [(LR, "lr")]),
         (axes[1, 1], "throughput (images/s)", [(THROUGHPUT, "train")]),

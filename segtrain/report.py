@@ -42,7 +42,16 @@ from segtrain.plots import confusion_png, curves_png, iou_bars_png, sweep_png
 from segtrain.runtime.artifacts import CONFIG_FILE, ModelArtifact, resolve_artifact
 from segtrain.runtime.checkpoints import atomic_write_text
 from segtrain.runtime.epoch_table import METRICS_CSV, WALL_TIME, read_epoch_rows
-from segtrain.runtime.metric_log import EPOCH, LR, THROUGHPUT, TRAIN_LOSS, VAL_LOSS, VAL_MIOU
+from segtrain.runtime.metric_log import (
+    EPOCH,
+    LR,
+    MIOU,
+    SCORES,
+    THROUGHPUT,
+    TRAIN_LOSS,
+    VAL_LOSS,
+    VAL_MIOU,
+)
 from segtrain.runtime.precision import resolve_precision
 from segtrain.tasks_common import resolve_config, split_confusion, task_config
 from segtrain.visualize import side_by_side
@@ -382,7 +391,7 @@ def _summary_section(
         )
     if best is not None:
         items.append(
-            (f"best checkpoint mIoU (%), {best.record['split']}", H.pct(best.record.get("mIoU")))
+            (f"best checkpoint mIoU (%), {best.record['split']}", H.pct(best.record.get(MIOU)))
         )
     state = "finished" if results is not None else "no results.json (running, stopped or failed)"
     return H.section(
@@ -446,7 +455,7 @@ def _best_section(best: BestEvaluation | None, log_color: bool) -> str:
         )
     record, classes = best.record, best.artifact.classes
     names = list(record["per_class_iou"])
-    summary = [(k, H.pct(record.get(k))) for k in ("mIoU", "pixel_acc", "mean_acc", "fwIoU")]
+    summary = [(k, H.pct(record.get(k))) for k in SCORES]
     body = (
         f"<p>{H.esc(record['checkpoint'])} on {H.esc(record['dataset'])} / {H.esc(record['split'])}"
         f" ({record['pixels']} labelled pixels)</p>"
