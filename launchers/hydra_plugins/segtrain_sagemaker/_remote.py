@@ -161,6 +161,10 @@ def main() -> None:
         config_dir = _config_dir(ctx)
         job = json.loads((config_dir / JOB_FILE).read_text())
         cfg = load_config(config_dir / CONFIG_FILE)
+        from ._tuning import container_hyperparameters, refuse_tuned_trial
+
+        base = os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")
+        refuse_tuned_trial(container_hyperparameters(os.environ, base))
         log.info("job %s: %s", job.get("job_name"), job.get("task_target") or "pickled task")
         task = load_task(job, config_dir)
         ok, value, working_dir = run(prepare_config(cfg, ctx, local_run), task)

@@ -298,3 +298,30 @@ def _warm_start(spec: Mapping[str, Any]) -> dict[str, Any]:
         "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
         "WarmStartType": kind,
     }
+
+
+def refuse_tuned_trial(hyperparameters: Mapping[str, Any]) -> None:
+    """Inside a container: fail a tuning-job trial clearly instead of training the template.
+
+    Turning the drawn values (strings in ``hyperparameters.json``) back into
+    schema-validated overrides is not implemented yet; a trial that ignored them would
+    report the template's objective for every draw, so it fails with this reason instead.
+    """
+    tuned = hyperparameters.get(TUNED_KEYS_HYPERPARAMETER)
+    if tuned is None:
+        return
+    raise LaunchError(
+        f"this training job is a trial of a SageMaker tuning job (tuned: {tuned}); applying "
+        "the drawn hyperparameters inside the trial is not implemented yet in segtrain, so "
+        "the trial stops instead of training the untuned config"
+    )
+
+
+def container_hyperparameters(environ: Mapping[str, str], base_dir: str) -> dict[str, Any]:
+    """The job's hyperparameters: the toolkit's ``SM_HPS``, else hyperparameters.json."""
+    if environ.get("SM_HPS"):
+        return dict(json.loads(environ["SM_HPS"]))
+    from pathlib import Path
+
+    path = Path(base_dir, "input", "config", "hyperparameters.json")
+    return dict(json.loads(path.read_text())) if path.is_file() else {}

@@ -218,3 +218,19 @@ def test_grid_omits_the_job_count_and_hyperband_sets_its_resource(training_reque
         "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 27}
     }
     assert config["HyperParameterTuningJobObjective"]["Type"] == "Minimize"
+
+
+# -- inside a trial ----------------------------------------------------------------------
+
+
+def test_a_trial_of_a_tuning_job_fails_clearly_instead_of_training_the_template(tmp_path):
+    config = tmp_path / "input" / "config"
+    config.mkdir(parents=True)
+    hps = {"sagemaker_program": '"sm_entry.py"', _tuning.TUNED_KEYS_HYPERPARAMETER: '["model.lr"]'}
+    (config / "hyperparameters.json").write_text(json.dumps(hps))
+    found = _tuning.container_hyperparameters({}, str(tmp_path))
+    assert found == hps
+    assert _tuning.container_hyperparameters({"SM_HPS": json.dumps({"a": 1})}, "") == {"a": 1}
+    with pytest.raises(LaunchError, match="not implemented yet"):
+        _tuning.refuse_tuned_trial(found)
+    _tuning.refuse_tuned_trial({"sagemaker_program": '"sm_entry.py"'})  # a plain job runs
