@@ -161,10 +161,12 @@ def main() -> None:
         config_dir = _config_dir(ctx)
         job = json.loads((config_dir / JOB_FILE).read_text())
         cfg = load_config(config_dir / CONFIG_FILE)
-        from ._tuning import container_hyperparameters, refuse_tuned_trial
+        from ._tuning import container_hyperparameters, trial_checkpoint_dir, tuned_overrides
 
         base = os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")
-        refuse_tuned_trial(container_hyperparameters(os.environ, base))
+        hps = container_hyperparameters(os.environ, base)
+        if tuned_overrides(cfg, hps):  # a tuning-job trial: its values, its own checkpoints
+            os.environ["SEGTRAIN_CHECKPOINT_DIR"] = trial_checkpoint_dir(os.environ, base)
         log.info("job %s: %s", job.get("job_name"), job.get("task_target") or "pickled task")
         task = load_task(job, config_dir)
         ok, value, working_dir = run(prepare_config(cfg, ctx, local_run), task)

@@ -300,21 +300,74 @@ def _warm_start(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def refuse_tuned_trial(hyperparameters: Mapping[str, Any]) -> None:
-    """Inside a container: fail a tuning-job trial clearly instead of training the template.
+_ABSENT = object()
 
-    Turning the drawn values (strings in ``hyperparameters.json``) back into
-    schema-validated overrides is not implemented yet; a trial that ignored them would
-    report the template's objective for every draw, so it fails with this reason instead.
+
+def tuned_keys(hyperparameters: Mapping[str, Any]) -> list[str] | None:
+    """The tuned names a tuning job's trial carries; None for a plain training job."""
+    raw = hyperparameters.get(TUNED_KEYS_HYPERPARAMETER)
+    if raw is None:
+        return None
+    keys = json.loads(raw) if isinstance(raw, str) else raw
+    return [str(k) for k in keys]
+
+
+def tuned_overrides(cfg: Any, hyperparameters: Mapping[str, Any]) -> list[str]:
+    """Apply a trial's drawn values to the shipped config, validated by the task's schema.
+
+    SageMaker passes every value as a string (the toolkit may have JSON-decoded it); each
+    is parsed as a Hydra override value, set on a schema-typed copy of the config and the
+    whole copy checked by :func:`segtrain.config.check_config`, so a value the schema
+    refuses is a one-line ConfigError (the trial's FailureReason). Only the tuned names
+    are read. Returns the overrides applied, in ``key=value`` form.
     """
-    tuned = hyperparameters.get(TUNED_KEYS_HYPERPARAMETER)
-    if tuned is None:
-        return
-    raise LaunchError(
-        f"this training job is a trial of a SageMaker tuning job (tuned: {tuned}); applying "
-        "the drawn hyperparameters inside the trial is not implemented yet in segtrain, so "
-        "the trial stops instead of training the untuned config"
-    )
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    from segtrain.config import PRIMARY_SCHEMAS, check_config
+    from segtrain.errors import ConfigError
+
+    keys = tuned_keys(hyperparameters) or []
+    parser = OverridesParser.create()
+    applied: list[str] = []
+    for key in keys:
+        if key not in hyperparameters:
+            raise ConfigError(f"tuned hyperparameter {key} is missing from hyperparameters.json")
+        raw = hyperparameters[key]
+        text = f"{key}={raw if isinstance(raw, str) else json.dumps(raw)}"
+        try:
+            (override,) = parser.parse_overrides([text])
+        except Exception as err:
+            raise ConfigError(f"tuned value {text!r} cannot be parsed: {err}") from None
+        if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"tuned hyperparameter {key} is not a key of the shipped config")
+        OmegaConf.update(cfg, key, override.value(), merge=False)
+        applied.append(text)
+    schema = PRIMARY_SCHEMAS.get(f"{OmegaConf.select(cfg, 'task', default='train')}_schema")
+    if schema is not None and keys:
+        typed = OmegaConf.structured(schema)
+        task_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        try:
+            with open_dict(typed):
+                typed = OmegaConf.merge(typed, task_cfg)
+        except Exception as err:
+            raise ConfigError(f"tuned values {applied}: {' '.join(str(err).split())}") from None
+        check_config(typed)
+    return applied
+
+
+def trial_checkpoint_dir(environ: Mapping[str, str], base_dir: str) -> str:
+    """The trial's own checkpoint directory, keyed by its training-job name.
+
+    One ``CheckpointConfig`` serves every trial of a tuning job, so each trial reads and
+    writes only ``<checkpoint dir>/<training job name>/`` (a spot-restarted trial keeps its
+    name, so it resumes its own files).
+    """
+    name = environ.get("TRAINING_JOB_NAME")
+    if not name:
+        raise LaunchError("a tuning-job trial without TRAINING_JOB_NAME cannot key its checkpoints")
+    root = environ.get("SEGTRAIN_CHECKPOINT_DIR") or f"{base_dir.rstrip('/')}/checkpoints"
+    return f"{root.rstrip('/')}/{name}"
 
 
 def container_hyperparameters(environ: Mapping[str, str], base_dir: str) -> dict[str, Any]:

@@ -9,9 +9,11 @@ one validated ``CreateHyperParameterTuningJob``, sent with boto3 (why boto3 and 
 SDK's ``HyperparameterTuner``: see launchers/README.md).
 
 Implemented: ``wait=false`` (submit, print name / ARN / console link, write
-``tuning_job.json``). Not yet: ``wait=true`` polling with the trials table and
-``optimization_results.yaml``, the status command, ``local=true``; each fails before
-anything is uploaded with a message saying so.
+``tuning_job.json``); inside each trial the drawn values become schema-checked overrides
+and checkpoints are keyed by the trial's training-job name (:func:`._tuning.tuned_overrides`,
+:func:`._tuning.trial_checkpoint_dir`, called from :mod:`._remote`). Not yet: ``wait=true``
+polling with the trials table and ``optimization_results.yaml``, the status command,
+``local=true``; each fails before anything is uploaded with a message saying so.
 """
 
 from __future__ import annotations

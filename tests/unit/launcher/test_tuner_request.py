@@ -223,14 +223,58 @@ def test_grid_omits_the_job_count_and_hyperband_sets_its_resource(training_reque
 # -- inside a trial ----------------------------------------------------------------------
 
 
-def test_a_trial_of_a_tuning_job_fails_clearly_instead_of_training_the_template(tmp_path):
+def test_a_trial_turns_exactly_the_tuned_strings_into_schema_checked_values(
+    tmp_path, compose_config
+):
     config = tmp_path / "input" / "config"
     config.mkdir(parents=True)
-    hps = {"sagemaker_program": '"sm_entry.py"', _tuning.TUNED_KEYS_HYPERPARAMETER: '["model.lr"]'}
+    hps = {
+        "sagemaker_program": '"sm_entry.py"',
+        "model.lr": "0.0005",
+        "trainer.batch_size": "16",
+        "model.weight_decay": "0.1",  # not tuned: never read
+        _tuning.TUNED_KEYS_HYPERPARAMETER: '["model.lr", "trainer.batch_size"]',
+    }
     (config / "hyperparameters.json").write_text(json.dumps(hps))
     found = _tuning.container_hyperparameters({}, str(tmp_path))
     assert found == hps
     assert _tuning.container_hyperparameters({"SM_HPS": json.dumps({"a": 1})}, "") == {"a": 1}
-    with pytest.raises(LaunchError, match="not implemented yet"):
-        _tuning.refuse_tuned_trial(found)
-    _tuning.refuse_tuned_trial({"sagemaker_program": '"sm_entry.py"'})  # a plain job runs
+    cfg = OmegaConf.create(OmegaConf.to_container(compose_config("train", []), resolve=False))
+    before = cfg.model.weight_decay
+    applied = _tuning.tuned_overrides(cfg, found)
+    assert applied == ["model.lr=0.0005", "trainer.batch_size=16"]
+    assert cfg.model.lr == 0.0005 and isinstance(cfg.model.lr, float)
+    assert cfg.trainer.batch_size == 16 and isinstance(cfg.trainer.batch_size, int)
+    assert cfg.model.weight_decay == before
+    plain = OmegaConf.create({"model": {"lr": 1.0}})
+    assert _tuning.tuned_overrides(plain, {"model.lr": "2"}) == []  # not a trial: untouched
+    assert plain.model.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("model.lr", "-1", "model.lr"),
+        ("model.lr", "fast", "model.lr"),
+        ("model.nope", "1", "not a key"),
+    ],
+)
+def test_a_value_the_schema_refuses_fails_the_trial_in_one_line(
+    compose_config, key, value, message
+):
+    from segtrain.errors import ConfigError
+
+    cfg = OmegaConf.create(OmegaConf.to_container(compose_config("train", []), resolve=False))
+    hps = {key: value, _tuning.TUNED_KEYS_HYPERPARAMETER: json.dumps([key])}
+    with pytest.raises(ConfigError, match=message) as err:
+        _tuning.tuned_overrides(cfg, hps)
+    assert "\n" not in str(err.value)
+
+
+def test_each_trial_keys_its_checkpoints_by_its_training_job_name():
+    env = {"TRAINING_JOB_NAME": "tune-001-abc"}
+    assert _tuning.trial_checkpoint_dir(env, "/opt/ml") == "/opt/ml/checkpoints/tune-001-abc"
+    env["SEGTRAIN_CHECKPOINT_DIR"] = "/tmp/ck/"
+    assert _tuning.trial_checkpoint_dir(env, "/opt/ml") == "/tmp/ck/tune-001-abc"
+    with pytest.raises(LaunchError, match="TRAINING_JOB_NAME"):
+        _tuning.trial_checkpoint_dir({}, "/opt/ml")
