@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hydra_plugins.segtrain_sagemaker import _validate
 from hydra_plugins.segtrain_sagemaker._local import LocalTrainingRun
 
 from segtrain.data.storage import split_s3_uri
@@ -116,6 +117,8 @@ def test_the_request_on_the_wire_is_what_the_launcher_recorded(submitted):
     request, tmp = submitted
     recorded = json.loads(next((tmp / "multirun").rglob("sagemaker_request.json")).read_text())
     assert request == recorded
+    # what botocore put on the wire passes the strict service-model check too
+    assert _validate.first_violation("CreateTrainingJob", request) is None
     assert request["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert "cpu" in request["AlgorithmSpecification"]["TrainingImage"]
     assert [d["Name"] for d in request["AlgorithmSpecification"]["MetricDefinitions"]] == list(
