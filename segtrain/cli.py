@@ -6,6 +6,11 @@ Hydra app runs, so a wrong key, type or option is reported as one readable parag
 (naming the key and the valid choices) instead of a traceback. Errors raised by segtrain
 itself (:mod:`segtrain.errors`) are printed the same way; ``SEGTRAIN_DEBUG=1`` shows
 tracebacks.
+
+``--help`` is segtrain's own (:mod:`segtrain.help`: the command's groups and described
+options); ``--hydra-help``, ``--cfg`` and the rest are Hydra's. Shell completion is
+Hydra's bash plugin with the command word(s) routed here (:func:`complete`). Library
+noise is quieted before a task runs (:mod:`segtrain.runtime.noise`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from segtrain import __version__
 from segtrain.errors import ConfigError, SegtrainError
+from segtrain.runtime import noise
 from segtrain.runtime.commands import COMMANDS, Command, resolve_target
 
 if TYPE_CHECKING:
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segtrain")
 COMMAND_ENV = "SEGTRAIN_COMMAND"
+HELP_FLAGS = ("-h", "--help")
+COMPLETION_FLAGS = ("-sc", "--shell-completion")
 
 
 DATA_COMMANDS: dict[str, Command] = {
@@ -45,6 +54,9 @@ DATA_COMMANDS: dict[str, Command] = {
 
 def _usage() -> str:
     lines = [
+        f"segtrain {__version__}: semantic segmentation training (DeepLabV3, ENet), "
+        "local or on SageMaker",
+        "",
         "usage: segtrain <command> [hydra overrides...]",
         "",
         "Commands:",
@@ -62,9 +74,33 @@ def _usage() -> str:
         "  segtrain evaluate checkpoint=outputs/demo/train/model",
         "  segtrain train -m model.lr=0.001,0.01 hydra/launcher=sagemaker",
         "",
-        "`segtrain <command> --help` shows the config groups and options of a command.",
+        "`segtrain <command> --help` shows the config groups and options of a command;",
+        '`eval "$(segtrain train --shell-completion install=bash)"` enables tab completion.',
     ]
     return "\n".join(lines)
+
+
+def _data_usage() -> str:
+    lines = ["usage: segtrain data <subcommand> [hydra overrides...]", "", "Subcommands:"]
+    lines += [f"  {name:<10}{cmd.help}" for name, cmd in DATA_COMMANDS.items()]
+    lines += ["", "`segtrain data <subcommand> --help` shows its config groups and options."]
+    return "\n".join(lines)
+
+
+def _print_out(text: str) -> None:
+    """Print to stdout; a reader that stops early (``| head``) is no error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+
+
+def _quiet_broken_pipe() -> None:
+    # Python would report the pipe again while flushing stdout at exit: point the
+    # descriptor at /dev/null first (the recipe of the signal module's documentation).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def _report(prog: str, err: BaseException, code: int) -> None:
@@ -167,8 +203,11 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
     from segtrain.config import check_config, register_configs
 
     register_configs()
-    wants_help = any(a in ("--help", "-h", "--hydra-help") for a in args)
-    if not wants_help and not any(a.startswith("--") for a in args):
+    if any(a in HELP_FLAGS for a in args):
+        _print_command_help(prog, command, args)
+        return None
+    completing = any(a in COMPLETION_FLAGS for a in args)
+    if not completing and not any(a.startswith("--") for a in args):
         try:
             validate_overrides(command.config_name, args)
         except SegtrainError as err:
@@ -179,6 +218,7 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
     def app(cfg: DictConfig) -> Any:
         try:
             check_config(cfg)  # each job of a sweep, and runs validate_overrides skipped
+            noise.configure(noise.verbose_requested(cfg))
             return task(cfg)
         except SegtrainError as err:
             _report(prog, err, err.exit_code)
@@ -201,6 +241,53 @@ def run_hydra_command(prog: str, command: Command, args: list[str]) -> Any:
             return main()
     finally:
         sys.argv = saved
+
+
+def _print_command_help(prog: str, command: Command, args: list[str]) -> None:
+    """segtrain's ``--help`` for ``command``, composed with the overrides given with it."""
+    from segtrain.help import command_help
+
+    overrides = [a for a in args if _is_plain_override(a) and not a.startswith("hydra")]
+    try:
+        text = command_help(prog, command.help, command.config_name, overrides)
+    except SegtrainError as err:
+        _report(prog, err, err.exit_code)
+    except Exception as err:  # a bad override given with --help
+        _report(prog, ConfigError(_explain_compose_error(err)), 2)
+    _print_out(text)
+
+
+def complete(args: list[str]) -> None:
+    """``segtrain -sc query=bash``, as Hydra's bash completion script calls it.
+
+    The script runs ``<first word of the line> -sc query=bash`` with the line in
+    ``COMP_LINE``, i.e. it asks the ``segtrain`` program, not one command's app. While
+    the command word is being typed, the commands are offered; after it, the line without
+    the command word(s) is handed to that command's Hydra app, whose completion plugin
+    offers its groups, options and keys.
+    """
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    ended = line.endswith(" ")
+    typed = words[1:] if words else []
+    names = [*COMMANDS, "data"]
+    if not typed or (len(typed) == 1 and not ended):
+        word = typed[0] if typed else ""
+        _print_out(" ".join(n for n in names if n.startswith(word)))
+        return
+    name, rest = typed[0], typed[1:]
+    command = COMMANDS.get(name)
+    if name == "data":
+        if not rest or (len(rest) == 1 and not ended):
+            word = rest[0] if rest else ""
+            _print_out(" ".join(n for n in DATA_COMMANDS if n.startswith(word)))
+            return
+        command, rest = DATA_COMMANDS.get(rest[0]), rest[1:]
+    if command is None:
+        return  # an unknown command: nothing to offer
+    os.environ["COMP_LINE"] = " ".join(["segtrain", *rest]) + (" " if ended else "")
+    os.environ["COMP_POINT"] = str(len(os.environ["COMP_LINE"]))
+    run_hydra_command(f"segtrain {name}", command, args)
 
 
 @contextlib.contextmanager
@@ -244,7 +331,14 @@ def _refuse_unknown(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    """``segtrain <command> ...``; a reader that stops early (``| head``) is no error."""
+    try:
+        _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+
+
+def _main(args: list[str]) -> None:
     inherited = os.environ.get(COMMAND_ENV)
     if (
         inherited
@@ -253,13 +347,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         # a rank started by Lightning's DDP launcher with the parent's overrides only
         args = [*inherited.split(), *args]
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(_usage())
+    if not args or args[0] in (*HELP_FLAGS, "help"):
+        _print_out(_usage())
+        return
+    if args[0] in ("-V", "--version"):
+        _print_out(f"segtrain {__version__}")
+        return
+    if args[0] in COMPLETION_FLAGS and len(args) > 1 and args[1].startswith("query="):
+        complete(args)
         return
     name, rest = args[0], args[1:]
     if name == "data":
-        if not rest or rest[0] in ("-h", "--help"):
-            print(_usage())
+        if not rest or rest[0] in HELP_FLAGS:
+            _print_out(_data_usage())
             return
         sub, rest = rest[0], rest[1:]
         if sub not in DATA_COMMANDS:

@@ -10,6 +10,9 @@ still mean something. What a value may be beyond its type (a range, a list of ch
 written next to the field (:func:`one_of`, :func:`number`, :func:`each`) and checked by
 :func:`check_config`, which the CLI runs right after composing, before anything is written:
 no key or value is silently ignored.
+
+Each field's docstring (the string right below it) is its one-line description in
+``segtrain <command> --help`` (:mod:`segtrain.help`); a field without one shows none.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ class Rule:
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
-    length: int | None = None  # lists: exactly this many items
-    # a custom test and the words for what it expects (e.g. "a count or a fraction")
+    length: int | None = None
+    """lists: exactly this many items"""
     test: Callable[[Any], bool] | None = None
+    """a custom test and the words for what it expects (e.g. "a count or a fraction")"""
     expected: str = ""
-    fold_case: bool = False  # compare choices lower-cased (``progress_bar=False``)
+    fold_case: bool = False
+    """compare choices lower-cased (``progress_bar=False``)"""
 
     def problem(self, value: Any) -> str | None:
         """What was expected, or None when ``value`` (not null) is acceptable."""
@@ -121,30 +126,36 @@ FRACTION = {"ge": 0.0, "le": 1.0}
 class SplitConfig:
     """How records are divided into train/val/test without leaking a sequence."""
 
-    # "group": whole sequences go to one split (falls back to per-frame, with a warning,
-    # when there are too few groups); "frame": per-frame; "given": the layout's own
-    # train/val/test folders (CamVid, folder datasets with split subfolders)
     by: str = one_of("group", ("group", "frame", "given"))
+    """group: whole sequences go to one split (falls back to per-frame, with a warning, when
+    there are too few groups); frame: per-frame; given: the layout's own train/val/test folders
+    (CamVid, folder datasets with split subfolders)"""
     val_fraction: float = number(0.2, **FRACTION)
+    """share of the groups (or frames) that go to val"""
     test_fraction: float = number(0.0, **FRACTION)
-    # explicit group (sequence) names; when set they win over the fractions. Otherwise
-    # the last groups in sorted order go to val (then test), like the original notebook
+    """share of the groups (or frames) that go to test"""
     val_groups: list[str] = field(default_factory=list)
+    """explicit group (sequence) names; when set they win over the fractions. Otherwise the last
+    groups in sorted order go to val (then test), like the original notebook"""
     test_groups: list[str] = field(default_factory=list)
-    # shuffles the per-frame split
+    """explicit group (sequence) names for test; when set they win over test_fraction"""
     seed: int = 0
+    """shuffles the per-frame split"""
 
 
 @dataclass
 class CacheConfig:
     """Preprocessed shards (resized image + index mask) for fast epochs."""
 
-    # build it during `segtrain data prepare`; open_split reads a matching cache whenever
-    # one exists, enabled or not
     enabled: bool = False
-    dir: str | None = None  # default: <dataset.root>/.segtrain_cache/<H>x<W>
-    shard_size: int = number(256, ge=1)  # samples per shard (two .npy files each)
-    workers: int = number(2, ge=0)  # processes decoding/encoding while the cache is built
+    """build it during `segtrain data prepare`; open_split reads a matching cache whenever one
+    exists, enabled or not"""
+    dir: str | None = None
+    """default: <dataset.root>/.segtrain_cache/<H>x<W>"""
+    shard_size: int = number(256, ge=1)
+    """samples per shard (two .npy files each)"""
+    workers: int = number(2, ge=0)
+    """processes decoding/encoding while the cache is built"""
 
 
 @dataclass
@@ -152,93 +163,107 @@ class SynthConfig:
     """Procedural driving scenes written in the A2D2 on-disk layout."""
 
     num_sequences: int = number(6, ge=1)
+    """sequences (drives) to generate; each is one split group"""
     frames_per_sequence: int = number(30, ge=1)
+    """frames per sequence"""
     height: int = number(192, ge=1)
+    """frame height in pixels"""
     width: int = number(288, ge=1)
+    """frame width in pixels"""
     seed: int = 0
+    """random seed of the scenes (same seed, same frames)"""
 
 
 @dataclass
 class DataBenchConfig:
     """The data benchmark: label encoding and cache-vs-raw epochs on real A2D2 frames."""
 
-    # A2D2 root with real frames; null: ../shared/data/a2d2-sample beside the repository
     root: str | None = None
-    # training resolution the raw/cache epochs are measured at (the notebook's 604x960)
+    """A2D2 root with real frames; null: ../shared/data/a2d2-sample beside the repository"""
     image_size: list[int] = field(default_factory=lambda: [604, 960], metadata=each(length=2, ge=1))
-    # repetitions of each measurement (the best is kept)
+    """training resolution the raw/cache epochs are measured at (the notebook's 604x960)"""
     repeats: int = number(3, ge=1)
-    # scratch directory for the cache and manifest; null: a temporary directory
+    """repetitions of each measurement (the best is kept)"""
     work_dir: str | None = None
+    """scratch directory for the cache and manifest; null: a temporary directory"""
     output_dir: str = "bench_results"
+    """where the results file is written"""
 
 
 @dataclass
 class DownloadConfig:
     """`segtrain data download dataset=a2d2 dst=...`: where the public A2D2 data is read."""
 
-    # "archive": stream camera_lidar_semantic.tar and extract the selection on the fly;
-    # "mirror": copy the selection from an already-extracted tree (one object per file)
     source: str = one_of("archive", ("archive", "mirror"))
-    # the public A2D2 bucket (AWS Open Data Registry); key: the archive, or for a mirror
-    # the prefix that holds camera_lidar_semantic/
+    """archive: stream camera_lidar_semantic.tar and extract the selection on the fly; mirror:
+    copy the selection from an already-extracted tree (one object per file)"""
     bucket: str = "aev-autonomous-driving-dataset"
+    """the public A2D2 bucket (AWS Open Data Registry)"""
     key: str = "camera_lidar_semantic.tar"
+    """the archive, or for a mirror the prefix that holds camera_lidar_semantic/"""
     region: str = "eu-central-1"
+    """AWS region of the bucket"""
     requester_pays: bool = False
-    # unsigned (anonymous) requests, as the public bucket allows; false: use credentials
+    """send the requester-pays header (a bucket that bills the reader)"""
     unsigned: bool = True
-    # A2D2 folders per camera to keep: camera (png + json), label, lidar (npz)
+    """unsigned (anonymous) requests, as the public bucket allows; false: use credentials"""
     include: list[str] = field(
         default_factory=lambda: ["camera", "label"],
         metadata=each(choices=("camera", "label", "lidar")),
     )
-    # sequences (YYYYMMDD_hhmmss) to keep; empty: all
+    """A2D2 folders per camera to keep: camera (png + json), label, lidar (npz)"""
     sequences: list[str] = field(default_factory=list)
-    # "<md5 or sha256>  <member path>" lines (local path or s3:// URI); null: sizes only
+    """sequences (YYYYMMDD_hhmmss) to keep; empty: all"""
     checksums: str | None = None
-    # range-request size, requests in flight, bytes read ahead past the known need, and
-    # the largest gap read through instead of jumping with a new request
+    """lines of <md5 or sha256> <member path> (local path or s3:// URI); null: sizes only"""
     chunk_size: int = number(8 << 20, ge=512)
+    """bytes per range request"""
     parallel: int = number(8, ge=1)
+    """range requests in flight"""
     readahead: int = number(16 << 20, ge=0)
+    """bytes read ahead past the known need"""
     read_through: int = number(1 << 20, ge=0)
-    # s3:// destinations: bytes of a member held before they go out as one part
-    # (>= 5 MiB, S3's smallest part); memory stays within this plus the range window
+    """the largest gap (bytes) read through instead of jumping with a new request"""
     buffer_size: int = number(64 << 20, ge=5 << 20)
-    # seconds between two saves of the progress state (resume point)
+    """s3:// destinations: bytes of a member held before they go out as one part (>= 5 MiB, S3's
+    smallest part); memory stays within this plus the range window"""
     state_every_s: float = number(5.0, ge=0)
-    # build the manifest (as `segtrain data prepare`) when the destination is local
+    """seconds between two saves of the progress state (resume point)"""
     prepare: bool = True
+    """build the manifest (as `segtrain data prepare`) when the destination is local"""
 
 
 @dataclass
 class DatasetConfig:
     name: str = "synthetic"
-    # on-disk format
+    """the preset's name (dataset=<name>), shown in logs"""
     format: str = one_of("synthetic", DATASET_FORMATS)
+    """on-disk format"""
     root: str = "data/synthetic"
-    # training resolution [height, width]; samples are resized to it before augmentation
+    """dataset directory (local path)"""
     image_size: list[int] = field(default_factory=lambda: [192, 288], metadata=each(length=2, ge=1))
-    # label masks are 8-bit: the ignore index is one of their values
+    """training resolution [height, width]; samples are resized to it before augmentation"""
     ignore_index: int = number(255, ge=0, le=255)
-    # A2D2 cameras to use
+    """label masks are 8-bit: the ignore index is one of their values"""
     cameras: list[str] = field(
         default_factory=lambda: ["front_center"], metadata=each(choices=A2D2_CAMERAS)
     )
-    # class merges: a preset name (e.g. "a2d2_38") or null
+    """A2D2 cameras to use"""
     class_merges: str | None = None
-    # colours not in the class list: "ignore" (mapped to ignore_index, counted) or "error"
+    """class merges: a preset name (e.g. "a2d2_38") or null"""
     unknown_colors: str = one_of("ignore", ("ignore", "error"))
-    # bad samples (corrupt PNG, missing label, size mismatch): "error" or "skip" (counted)
+    """colours not in the class list: "ignore" (mapped to ignore_index, counted) or "error"
+    (refused)"""
     on_error: str = one_of("error", ("error", "skip"))
-    # path of a class list file when the format needs one (folder datasets)
+    """bad samples (corrupt PNG, missing label, size mismatch): "error" or "skip" (counted)"""
     class_list: str | None = None
-    # manifest path; default: <root>/manifest.jsonl
+    """path of a class list file when the format needs one (folder datasets)"""
     manifest: str | None = None
-    # cap on samples per split (quick runs); null = all
+    """manifest path; default: <root>/manifest.jsonl"""
     num_samples: int | None = number(None, ge=1)
+    """cap on samples per split (quick runs); null = all"""
     num_workers: int = number(2, ge=0)
+    """data-loading worker processes per device (0: in the training process)"""
     split: SplitConfig = field(default_factory=SplitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -247,42 +272,51 @@ class DatasetConfig:
 
 @dataclass
 class ModelConfig:
-    # the architecture; its engine and backbones: MODEL_FRAMEWORKS, BACKBONES
     name: str = one_of("deeplabv3", tuple(MODEL_FRAMEWORKS))
-    # which engine trains it: "torch" (Lightning) or "keras" (TensorFlow)
+    """the architecture; its engine and backbones: MODEL_FRAMEWORKS, BACKBONES"""
     framework: str = one_of("torch", ("torch", "keras"))
-    # deeplabv3: mobilenet_v3_large | resnet50 | resnet101 (checked per model.name)
+    """which engine trains it: "torch" (Lightning) or "keras" (TensorFlow)"""
     backbone: str = "mobilenet_v3_large"
-    # null: taken from the dataset's class map
+    """deeplabv3: mobilenet_v3_large | resnet50 | resnet101 (checked per model.name)"""
     num_classes: int | None = number(None, ge=2)
-    # local path or URI of full-model weights (state_dict / .keras); never downloaded
+    """null: taken from the dataset's class map"""
     pretrained_weights: str | None = None
-    # local path or URI of ImageNet backbone weights (torchvision state_dict)
+    """local path or URI of full-model weights (state_dict / .keras); never downloaded"""
     pretrained_backbone: str | None = None
+    """local path or URI of ImageNet backbone weights (torchvision state_dict)"""
     aux_loss: bool = False
-    # keep BatchNorm statistics fixed while training (fine-tuning with small per-device
-    # batches, and exact data-parallel equivalence)
+    """deeplabv3: train the auxiliary FCN head too (its loss weighted 0.4)"""
     freeze_bn: bool = False
-    # BatchNorm running-statistics momentum (torch convention); null keeps the
-    # architecture's own (torchvision's MobileNetV3 uses 0.01)
+    """keep BatchNorm statistics fixed while training (fine-tuning with small per-device batches,
+    and exact data-parallel equivalence)"""
     bn_momentum: float | None = number(None, gt=0.0, le=1.0)
-    # optimisation
+    """BatchNorm running-statistics momentum (torch convention); null keeps the architecture's
+    own (torchvision's MobileNetV3 uses 0.01)"""
     optimizer: str = one_of("adamw", ("sgd", "adamw", "adam"))
+    """the optimiser"""
     lr: float = number(1e-3, gt=0.0)
+    """base learning rate (scaled with the global batch by trainer.lr_scaling)"""
     weight_decay: float = number(1e-4, ge=0.0)
+    """weight decay (decoupled for adamw)"""
     momentum: float = number(0.9, ge=0.0, lt=1.0)
+    """sgd momentum"""
     scheduler: str = one_of("poly", ("poly", "warmup_poly", "cosine", "none"))
+    """learning-rate schedule over the run"""
     warmup_epochs: float = number(0.0, ge=0.0)
+    """warmup_poly: epochs of linear warmup (fractions allowed)"""
     poly_power: float = number(0.9, ge=0.0)
-    # class weighting of the loss: none | enet (1/ln(c+p), c=1.02) | inverse
+    """poly / warmup_poly: the exponent of the decay"""
     class_weighting: str = one_of("none", ("none", "enet", "inverse"))
+    """class weighting of the loss: none | enet (1/ln(c+p), c=1.02) | inverse"""
     enet_weight_c: float = number(1.02, gt=1.0)
-    # ENet-specific regularisation (spatial dropout in stage 1 and afterwards)
+    """class_weighting=enet: the c in 1/ln(c+p)"""
     dropout_stage1: float = number(0.01, ge=0.0, lt=1.0)
+    """ENet: spatial dropout rate in stage 1"""
     dropout: float = number(0.1, ge=0.0, lt=1.0)
-    # precision used instead of hardware.precision when hardware.accelerator=cpu
-    # (null: hardware.precision). ENet sets "32": Keras' bf16 is slower on CPU.
+    """ENet: spatial dropout rate after stage 1"""
     cpu_precision: str | None = one_of(None, PRECISIONS)
+    """precision used instead of hardware.precision when hardware.accelerator=cpu (null:
+    hardware.precision). ENet sets "32": Keras' bf16 is slower on CPU."""
 
 
 #: a float is a fraction of the batches per epoch (1.0 = all), an int a number of
@@ -293,78 +327,119 @@ _BATCH_LIMIT = Rule(test=_count_or_fraction, expected="a batch count >= 0 or a f
 @dataclass
 class TrainerConfig:
     name: str = "single"
+    """the preset's name (trainer=<name>), shown in logs"""
     parallelism: str = one_of("single", PARALLELISMS)
+    """how the work is split over devices"""
     max_epochs: int = number(10, ge=1)
-    batch_size: int = number(8, ge=1)  # per device
+    """epochs to train (a resumed run counts the ones already done)"""
+    batch_size: int = number(8, ge=1)
+    """per device"""
     accumulate_grad_batches: int = number(1, ge=1)
+    """batches whose gradients are summed before each optimiser step"""
     gradient_clip_val: float | None = number(None, gt=0.0)
+    """clip the gradient norm to this value; null: no clipping"""
     limit_train_batches: Any = field(default=None, metadata={RULE: _BATCH_LIMIT})
+    """train batches per epoch: a count, a fraction of the epoch, or null (all)"""
     limit_val_batches: Any = field(default=None, metadata={RULE: _BATCH_LIMIT})
+    """val batches per validation: a count, a fraction, or null (all)"""
     check_val_every_n_epoch: int = number(1, ge=1)
+    """validate every N epochs"""
     log_every_n_steps: int = number(10, ge=1)
+    """steps between two logged training losses"""
     sync_batchnorm: bool = False
-    # scale model.lr with the global batch
+    """data_parallel: BatchNorm statistics computed over all devices"""
     lr_scaling: str = one_of("none", ("none", "linear", "sqrt"))
+    """scale model.lr with the global batch"""
     lr_scaling_base_batch: int = number(8, ge=1)
-    # torch process-group backend: auto (nccl on GPU, gloo on CPU) | gloo | nccl | smddp
+    """the global batch at which model.lr applies unscaled"""
     backend: str = one_of("auto", ("auto", "gloo", "nccl", "smddp"))
-    # model_parallel: how the model is split (torch: fsdp2; keras: stage->device map)
+    """torch process-group backend: auto (nccl on GPU, gloo on CPU) | gloo | nccl | smddp"""
     sharding: str = one_of("fsdp2", ("fsdp2",))
-    stage_devices: list[str] = field(default_factory=list)  # keras: stage -> device
+    """model_parallel: how the model is split (torch: fsdp2; keras: stage->device map)"""
+    stage_devices: list[str] = field(default_factory=list)
+    """keras: stage -> device"""
     deterministic: bool = False
+    """deterministic algorithms only (reproducible, slower)"""
 
 
 @dataclass
 class HardwareConfig:
     name: str = "cpu"
+    """the preset's name (hardware=<name>), shown in logs"""
     accelerator: str = one_of("cpu", ("cpu", "gpu", "auto"))
-    devices: int = number(1, ge=1)  # per node
+    """where the model runs (auto: a GPU when there is one)"""
+    devices: int = number(1, ge=1)
+    """per node"""
     nodes: int = number(1, ge=1)
-    # auto: the fastest precision this machine computes natively (runtime/precision.py)
+    """machines (SageMaker: instance count)"""
     precision: str = one_of("32", PRECISIONS)
+    """auto: the fastest precision this machine computes natively (runtime/precision.py)"""
     channels_last: bool = False
+    """torch: channels-last memory format (faster convolutions with bf16/fp16)"""
     compile: bool = False
+    """torch: torch.compile the model (slow first step)"""
     num_threads: int | None = number(None, ge=1)
-    # SageMaker instance this preset describes (null for local hardware)
+    """CPU threads for the framework's kernels; null: the framework's default"""
     instance_type: str | None = None
+    """SageMaker instance this preset describes (null for local hardware)"""
 
 
 @dataclass
 class AugmentConfig:
     name: str = "default"
-    hflip: float = number(0.5, **FRACTION)  # probability
+    """the preset's name (augment=<name>), shown in logs"""
+    hflip: float = number(0.5, **FRACTION)
+    """probability"""
     scale_min: float = number(1.0, gt=0.0)
+    """smallest random rescale factor (1.0 with scale_max 1.0: none)"""
     scale_max: float = number(1.0, gt=0.0)
-    rotate_limit: float = number(0.0, ge=0.0, le=180.0)  # degrees
-    brightness_contrast: float = number(0.0, **FRACTION)  # max relative change
-    hue_saturation: float = number(0.0, **FRACTION)  # strength
-    blur: float = number(0.0, **FRACTION)  # probability
-    noise: float = number(0.0, **FRACTION)  # probability
+    """largest random rescale factor"""
+    rotate_limit: float = number(0.0, ge=0.0, le=180.0)
+    """degrees"""
+    brightness_contrast: float = number(0.0, **FRACTION)
+    """max relative change"""
+    hue_saturation: float = number(0.0, **FRACTION)
+    """strength"""
+    blur: float = number(0.0, **FRACTION)
+    """probability"""
+    noise: float = number(0.0, **FRACTION)
+    """probability"""
     mean: list[float] = field(
         default_factory=lambda: [0.485, 0.456, 0.406], metadata=each(length=3)
     )
+    """per-channel mean (RGB, 0-1) subtracted when normalising"""
     std: list[float] = field(
         default_factory=lambda: [0.229, 0.224, 0.225], metadata=each(length=3, gt=0.0)
     )
+    """per-channel standard deviation (RGB, 0-1) divided by when normalising"""
 
 
 @dataclass
 class LoggerConfig:
     name: str = "default"
+    """the preset's name (logger=<name>), shown in logs"""
     console: bool = True
+    """metric lines on the console"""
     csv: bool = True
+    """per-epoch metrics in a CSV file under paths.log_dir"""
     tensorboard: bool = True
-    # progress bars: auto (on a TTY only) | true | false
+    """TensorBoard event files under paths.log_dir"""
     progress_bar: str = one_of("auto", ("auto", "true", "false"), fold_case=True)
+    """progress bars: auto (on a TTY only) | true | false"""
 
 
 @dataclass
 class PathsConfig:
     data_dir: str = "data"
+    """base directory of the datasets' default roots"""
     output_dir: str = "${hydra:runtime.output_dir}"
+    """this run's directory (Hydra's run dir by default)"""
     checkpoint_dir: str = "${paths.output_dir}/checkpoints"
+    """training checkpoints (resumed from when resume=true)"""
     model_dir: str = "${paths.output_dir}/model"
+    """the final exported model"""
     log_dir: str = "${paths.output_dir}/logs"
+    """CSV and TensorBoard logs"""
 
 
 @dataclass
@@ -372,6 +447,9 @@ class CommandConfig:
     """What every command's config holds: its name and the data-side groups."""
 
     task: str = MISSING
+    verbose: bool = False
+    """show the libraries' start-up lines and advisory warnings (TensorFlow, oneDNN, Lightning
+    tips); hydra.verbose does too. Environments are never printed"""
     dataset: DatasetConfig = MISSING
     logger: LoggerConfig = MISSING
     paths: PathsConfig = MISSING
@@ -389,30 +467,34 @@ class ModelCommandConfig(CommandConfig):
 class TrainConfig(ModelCommandConfig):
     task: str = "train"
     seed: int = 42
-    # metric returned to sweepers (a key of the validation metrics)
+    """random seed (weights, data order, augmentation)"""
     optimized_metric: str = "val_mIoU"
-    # resume from the latest checkpoint in paths.checkpoint_dir when there is one
+    """metric returned to sweepers (a key of the validation metrics)"""
     resume: bool = True
-    # write <output_dir>/report.html (segtrain report) when the run ends
+    """resume from the latest checkpoint in paths.checkpoint_dir when there is one"""
     report: bool = True
+    """write <output_dir>/report.html (segtrain report) when the run ends"""
     model: ModelConfig = MISSING
     trainer: TrainerConfig = MISSING
     experiment: Any = None
+    """the experiment recipe chosen (experiment=<name>); set by the group"""
 
 
 @dataclass
 class EvaluateConfig(ModelCommandConfig):
     task: str = "evaluate"
-    # model directory, final model file or training checkpoint
     checkpoint: str = MISSING
+    """model directory, final model file or training checkpoint"""
     split: str = one_of("val", ("train", "val", "test"))
+    """the dataset split scored"""
     batch_size: int = number(8, ge=1)
-    # confusion-matrix heatmap and per-class IoU bars (PNG) beside metrics.json
+    """images per inference batch"""
     plots: bool = True
-    # the heatmap's colours on a log scale (small confusions stay visible)
+    """confusion-matrix heatmap and per-class IoU bars (PNG) beside metrics.json"""
     confusion_log: bool = False
-    # another checkpoint (or the metrics.json of one) to compare with, class by class
+    """the heatmap's colours on a log scale (small confusions stay visible)"""
     compare: str | None = None
+    """another checkpoint (or the metrics.json of one) to compare with, class by class"""
 
 
 @dataclass
@@ -420,16 +502,16 @@ class ReportConfig(ModelCommandConfig):
     """`segtrain report run=<run dir | sweep dir>`: one self-contained HTML page."""
 
     task: str = "report"
-    # a training run's output directory, or a sweep's (multirun) directory
     run: str = MISSING
-    # the HTML file; null: <run>/report.html (a sweep: <run>/sweep_report.html)
+    """a training run's output directory, or a sweep's (multirun) directory"""
     output: str | None = None
-    # score the best checkpoint now (per-class table, confusion matrix, overlays)
+    """the HTML file; null: <run>/report.html (a sweep: <run>/sweep_report.html)"""
     evaluate: bool = True
+    """score the best checkpoint now (per-class table, confusion matrix, overlays)"""
     split: str = one_of("val", ("train", "val", "test"))
     batch_size: int = number(8, ge=1)
-    # validation images shown with their prediction overlays
     overlays: int = number(4, ge=0)
+    """validation images shown with their prediction overlays"""
     overlay_alpha: float = number(0.5, **FRACTION)
     confusion_log: bool = False
 
@@ -438,14 +520,17 @@ class ReportConfig(ModelCommandConfig):
 class PredictConfig(ModelCommandConfig):
     task: str = "predict"
     checkpoint: str = MISSING
-    # image file or directory of images; null: the dataset's val split
+    """model directory, final model file or training checkpoint"""
     input: str | None = None
-    # where overlays go; default <output_dir>/predictions
+    """image file or directory of images; null: the dataset's val split"""
     output: str | None = None
+    """where overlays go; default <output_dir>/predictions"""
     limit: int | None = number(None, ge=1)
+    """predict at most this many images; null: all"""
     overlay_alpha: float = number(0.5, **FRACTION)
-    # images per inference batch (the Keras engine batches; torch predicts one by one)
+    """opacity of the class colours over the image"""
     batch_size: int = number(8, ge=1)
+    """images per inference batch (the Keras engine batches; torch predicts one by one)"""
 
 
 @dataclass
@@ -453,16 +538,18 @@ class DataCommandConfig(CommandConfig):
     """Schema of the `segtrain data <subcommand>` apps (synth, prepare, inspect, ...)."""
 
     task: str = "data"
-    # upload/download: local directory and s3:// URI
     src: str | None = None
+    """upload/download: the source (local directory or s3:// URI)"""
     dst: str | None = None
-    # inspect: how many sample images in the grid
+    """upload/download: the destination (local directory or s3:// URI)"""
     samples: int = number(8, ge=1)
+    """inspect: how many sample images in the grid"""
     output: str | None = None
-    # synth/prepare: rebuild even when the existing output matches the settings
+    """inspect: where the report and plots go; null: the run directory"""
     force: bool = False
-    # `segtrain data bench`
+    """synth/prepare: rebuild even when the existing output matches the settings"""
     data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
+    """settings of `segtrain data bench`"""
 
 
 @dataclass
@@ -470,29 +557,38 @@ class BenchConfig(CommandConfig):
     """`segtrain bench`: speed figures as ratios measured in one run, written to a file."""
 
     task: str = "bench"
-    # which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3),
-    # scaling (1 vs N data-parallel processes)
     suites: list[str] = field(
         default_factory=lambda: list(BENCH_SUITES), metadata=each(choices=BENCH_SUITES)
     )
+    """which suites: data (label encoding, cache vs raw loading), train_step (DeepLabV3), scaling
+    (1 vs N data-parallel processes)"""
     output_dir: str = "bench_results"
+    """where the results file is written"""
     steps: int = number(5, ge=1)
+    """timed steps per measurement"""
     warmup: int = number(2, ge=0)
+    """untimed steps before each measurement"""
     batch_size: int = number(4, ge=1)
+    """train_step suite: batch size"""
     image_size: list[int] = field(default_factory=lambda: [256, 384], metadata=each(length=2, ge=1))
+    """train_step suite: [height, width]"""
     backbones: list[str] = field(
         default_factory=lambda: ["mobilenet_v3_large"],
         metadata=each(choices=BACKBONES["deeplabv3"]),
     )
-    # scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes
+    """train_step suite: DeepLabV3 backbones measured"""
     scaling_models: list[str] = field(
         default_factory=lambda: ["deeplabv3", "enet"], metadata=each(choices=MODEL_FRAMEWORKS)
     )
+    """scaling suite: real `segtrain train` runs with 1 vs N data-parallel processes"""
     scaling_devices: list[int] = field(default_factory=lambda: [1, 2], metadata=each(ge=1))
+    """scaling suite: data-parallel process counts compared"""
     scaling_samples: int = number(64, ge=1)
+    """scaling suite: synthetic samples per run"""
     scaling_epochs: int = number(2, ge=1)
-    # extra `segtrain train` overrides for every scaling run (e.g. dataset.image_size=...)
+    """scaling suite: epochs per run"""
     scaling_overrides: list[str] = field(default_factory=list)
+    """extra `segtrain train` overrides for every scaling run (e.g. dataset.image_size=...)"""
     data_bench: DataBenchConfig = field(default_factory=DataBenchConfig)
 
 

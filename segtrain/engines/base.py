@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from segtrain.data.source import SampleSource
 from segtrain.errors import ConfigError
+from segtrain.runtime import noise
 from segtrain.runtime.artifacts import ClassInfo, ModelArtifact
 from segtrain.runtime.env import RunContext
 
@@ -97,5 +98,6 @@ def load_engine(framework: str) -> Engine:
         raise ConfigError(
             f"model.framework={framework!r} is not known; expected one of {sorted(ENGINE_MODULES)}"
         ) from None
-    module = importlib.import_module(module_name)
+    with noise.native_start_up_filtered():  # TensorFlow's C++ start-up lines (verbose: kept)
+        module = importlib.import_module(module_name)
     return module.ENGINE
