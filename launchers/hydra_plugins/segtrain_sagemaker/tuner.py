@@ -5,8 +5,10 @@ Thin, like the launcher: the search space is THE sweep-syntax parser
 ``hydra/launcher=sagemaker`` would plan for the fixed overrides (:func:`._core._plan`:
 compose, image, S3 layout, validated CreateTrainingJob request), its code and config are
 shipped by the launcher's own upload step, and :mod:`._tuning` reshapes that request into
-one validated ``CreateHyperParameterTuningJob``, sent with boto3 (why boto3 and not the
-SDK's ``HyperparameterTuner``: see launchers/README.md).
+one validated ``CreateHyperParameterTuningJob``, sent with boto3: the SDK v3
+``HyperparameterTuner`` (sagemaker 3.27) drops the ModelTrainer's checkpoint config from
+the training-job definition and serialises static hyperparameters with ``str()`` (a bool
+arrives as ``True``, a dict as a Python repr).
 
 Implemented: ``wait=false`` (submit, print name / ARN / console link, write
 ``tuning_job.json``); inside each trial the drawn values become schema-checked overrides
