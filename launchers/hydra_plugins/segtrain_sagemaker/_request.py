@@ -449,7 +449,9 @@ def _hyperparameters(cfg: Mapping[str, Any], plan: JobPlan, count: int) -> dict[
         "sagemaker_program": ENTRY_POINT,
         "sagemaker_submit_directory": _validate_s3("code", plan.code_uri),
         "sagemaker_region": plan.region,
-        "sagemaker_container_log_level": 20,
+        # WARNING: at INFO the toolkit logs its whole environment (names and values of
+        # every variable, secrets included) before the entry point starts
+        "sagemaker_container_log_level": logging.WARNING,
         "sagemaker_job_name": plan.job_name,
     }
     hyper.update(distribution_hyperparameters(framework_of(cfg), parallelism, count))

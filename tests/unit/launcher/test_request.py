@@ -260,7 +260,7 @@ def test_the_request_ships_config_as_a_channel_not_as_hyperparameters(train_cfg)
         "sagemaker_program": "sm_entry.py",
         "sagemaker_submit_directory": plan().code_uri,
         "sagemaker_region": "eu-central-1",
-        "sagemaker_container_log_level": 20,
+        "sagemaker_container_log_level": 30,  # WARNING: the toolkit dumps its env at INFO
         "sagemaker_job_name": plan().job_name,
     }
     [channel] = req["InputDataConfig"]
