@@ -78,7 +78,11 @@ def test_choosing_a_dataset_uses_the_composed_one(monkeypatch, evaluate_cfg):
     assert resolved.dataset.name == "synthetic" and resolved.dataset.root == "/tmp/s"
 
 
-def test_outside_a_hydra_app_the_composed_dataset_stands(evaluate_cfg):
+def test_outside_a_hydra_app_the_composed_dataset_stands(monkeypatch, evaluate_cfg):
+    from hydra.core.hydra_config import HydraConfig
+
+    # an earlier in-process CLI run in the same pytest process may have left it set
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)
     assert tasks_common.command_line_overrides() is None
     resolved = tasks_common.task_config(evaluate_cfg([]), _artifact())
     assert resolved.dataset.name == "synthetic"
