@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from segtrain.engines.base import load_engine
 from segtrain.errors import ConfigError, SegtrainError
+from segtrain.report import write_train_report
 from segtrain.runtime.checkpoints import atomic_write_text
 from segtrain.runtime.env import RunContext
 from segtrain.tasks_common import log_validation_table, resolve_config
@@ -65,4 +66,7 @@ def run_train(cfg: DictConfig) -> float:
         }
         atomic_write_text(ctx.output_dir / "results.json", json.dumps(summary, indent=2))
         log.info("%s=%.4f; model in %s", key, objective, result.model_dir)
+        # a repeat of a finished run reports its result and changes no file
+        if resolved.report and not result.extra.get("already_finished"):
+            write_train_report(resolved, ctx.output_dir)
     return objective

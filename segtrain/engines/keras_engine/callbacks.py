@@ -1,4 +1,4 @@
-"""Keras callbacks: the metric line, atomic backup/restore, best and last weights.
+"""Keras callbacks: the metric line, best and last weights (the backup: ``backup.py``).
 
 Every file here is written to a temporary name in its final directory and renamed
 over the real one (``os.replace`` is atomic), so a run killed at any instant leaves
@@ -24,6 +24,7 @@ import numpy as np
 
 from segtrain.metrics import scores_from_confusion
 from segtrain.runtime.checkpoints import atomic_write, atomic_write_text
+from segtrain.runtime.epoch_table import class_iou, write_epoch_row
 from segtrain.runtime.metric_log import (
     LR,
     THROUGHPUT,
@@ -65,25 +66,6 @@ def backup_epoch(backup_dir: Path) -> int | None:
         return int(json.loads(meta.read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore (weights + optimiser state + epoch), written atomically.
-
-    The stock callback overwrites ``latest.weights.h5`` in place and then the epoch
-    file; a kill in between leaves a corrupt or inconsistent backup. Here both go
-    through temporary files, weights first, so the epoch never claims more than the
-    weights hold.
-    """
-
-    def _save_model(self):
-        backup = Path(self.backup_dir)
-        backup.mkdir(parents=True, exist_ok=True)
-        atomic_save_weights(self.model, backup / BACKUP_WEIGHTS)
-        atomic_write_text(
-            backup / BACKUP_METADATA,
-            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
-        )
 
 
 def _finite(value: Any) -> float | None:
@@ -174,6 +156,28 @@ class MetricLine(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **metrics})
         if self.print_lines:
             log_metrics(metrics, epoch=epoch + 1)
+
+
+class EpochRows(keras.callbacks.Callback):
+    """The epoch's row of the run's ``metrics.csv`` (:mod:`segtrain.runtime.epoch_table`),
+    chief only, after the weights, the backup and :class:`MetricLine` (whose numbers it
+    records, plus per-class IoU from the epoch logs or the validation's confusion)."""
+
+    def __init__(self, metric_line: MetricLine, run_dir: Path, class_names: list[str]):
+        super().__init__()
+        self.metric_line = metric_line
+        self.run_dir = Path(run_dir)
+        self.class_names = list(class_names)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        row = {k: v for k, v in self.metric_line.history[-1].items() if k != "epoch"}
+        per_class = class_iou(logs)
+        confusion = self.metric_line.last_val_confusion
+        if not per_class and VAL_MIOU in logs and confusion is not None:
+            scores = scores_from_confusion(confusion).as_dict(VAL_PREFIX, self.class_names)
+            per_class = class_iou(scores)
+        write_epoch_row(self.run_dir, epoch + 1, {**row, **per_class})
 
 
 def logger_callbacks(cfg: Any, log_dir: Path) -> list[keras.callbacks.Callback]:

@@ -3,8 +3,10 @@
 Layout a run leaves behind (same metadata files as the torch engine, so ``segtrain
 evaluate``/``predict`` accept either):
 
-    <checkpoint_dir>/backup/            BackupAndRestore: weights + optimiser + epoch
+    <checkpoint_dir>/backup/            latest (+ previous) weights + optimiser + epoch
     <checkpoint_dir>/last.weights.h5    after every epoch
+    <checkpoint_dir>/owner.json         whose dir (refused to another model/dataset)
+    <checkpoint_dir>/finished.json      the finished run's result (a rerun reports it)
     <checkpoint_dir>/best.weights.h5    best val_mIoU so far (best.json: its score)
     <checkpoint_dir>/config.yaml, classes.json
     <model_dir>/model.keras             final model (float32, uncompiled)
@@ -30,11 +32,8 @@ from omegaconf import DictConfig
 from segtrain.data.source import SampleSource
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
-from segtrain.engines.keras_engine.callbacks import (
-    AtomicBackupAndRestore,
-    MetricLine,
-    backup_epoch,
-)
+from segtrain.engines.keras_engine.backup import KerasRun
+from segtrain.engines.keras_engine.callbacks import MetricLine
 from segtrain.engines.keras_engine.cluster import Cluster, resolve_cluster
 from segtrain.engines.keras_engine.data import make_dataset
 from segtrain.engines.keras_engine.fit_loop import fit_data_parallel
@@ -47,7 +46,6 @@ from segtrain.engines.keras_engine.setup import (
     finish_run,
     image_size,
     prepare,
-    resume_point,
     start_checkpoint_dir,
 )
 from segtrain.errors import CheckpointError
@@ -82,15 +80,17 @@ class KerasEngine:
         if cfg.trainer.deterministic:
             tf.config.experimental.enable_op_determinism()
         setup = prepare(cfg, ctx, strategy, cluster)
+        run = KerasRun(cfg, ctx, cluster, setup.is_chief, setup.num_classes)
+        if (finished := run.finished()) is not None:  # nothing trained, nothing written
+            return finished
         if data_parallel:
-            return fit_data_parallel(setup)
-        return self._fit_keras(setup)
+            return run.complete(fit_data_parallel(setup, run))
+        return run.complete(self._fit_keras(setup, run))
 
-    def _fit_keras(self, setup: TrainSetup) -> RunResult:
+    def _fit_keras(self, setup: TrainSetup, run: KerasRun) -> RunResult:
         cfg, ctx = setup.cfg, setup.ctx
         model = build_model(setup)
-        backup_dir = setup.backup_dir
-        resumed_from, start_epoch = resume_point(cfg, backup_dir)
+        resumed_from, start_epoch = run.resume(model, setup.strategy)
         start_checkpoint_dir(setup)
         metric_line = MetricLine(
             setup.train.images_per_pass,
@@ -98,19 +98,20 @@ class KerasEngine:
             print_lines=setup.is_chief,
             confusion_of=lambda: _val_confusion(model),
         )
-        backup = AtomicBackupAndRestore(str(backup_dir), delete_checkpoint=False)
-        callbacks = chief_callbacks(setup, metric_line, backup)
+        callbacks = chief_callbacks(setup, metric_line, run.callbacks)
         val = setup.val
         max_epochs = int(cfg.trainer.max_epochs)
         if start_epoch < max_epochs:
-            model.fit(
-                setup.train.dataset,
-                validation_data=val.dataset if val else None,
-                validation_freq=int(cfg.trainer.check_val_every_n_epoch),
-                epochs=max_epochs,
-                callbacks=callbacks,
-                verbose=_verbose(cfg, ctx),
-            )
+            with run.fitting():  # SIGTERM / SIGINT: RunInterrupted once the backup is safe
+                model.fit(
+                    setup.train.dataset,
+                    validation_data=val.dataset if val else None,
+                    validation_freq=int(cfg.trainer.check_val_every_n_epoch),
+                    initial_epoch=start_epoch,
+                    epochs=max_epochs,
+                    callbacks=callbacks,
+                    verbose=_verbose(cfg, ctx),
+                )
         else:
             log.info("The backup already holds all %d epochs: nothing left to train", max_epochs)
         return finish_run(
@@ -119,7 +120,7 @@ class KerasEngine:
             metric_line,
             metric_line.last_val_confusion,
             self._revalidate(model, val),
-            epochs_completed=max(backup_epoch(backup_dir) or 0, start_epoch),
+            epochs_completed=run.epochs_saved,
             resumed_from=resumed_from,
         )
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from segtrain.engines.base import RunResult
-from segtrain.engines.keras_engine.backup import LoopBackup
+from segtrain.engines.keras_engine.backup import KerasRun
 from segtrain.engines.keras_engine.callbacks import MetricLine
 from segtrain.engines.keras_engine.distributed import (
     DistributedLoop,
@@ -31,7 +31,6 @@ from segtrain.engines.keras_engine.setup import (
     build_model,
     chief_callbacks,
     finish_run,
-    resume_point,
     start_checkpoint_dir,
 )
 from segtrain.metrics import scores_from_confusion
@@ -46,18 +45,14 @@ def validation_logs(totals: PassTotals, names: list[str]) -> dict[str, float]:
     return {VAL_LOSS: totals.loss, **scores.as_dict(VAL_PREFIX, names)}
 
 
-def fit_data_parallel(setup: TrainSetup) -> RunResult:
+def fit_data_parallel(setup: TrainSetup, run: KerasRun) -> RunResult:
     """Train through :class:`DistributedLoop` (every worker), export from the chief."""
     model = build_model(setup)
     classes = setup.classes
     loop = DistributedLoop(
         setup.strategy, model, model.loss, setup.num_classes, classes.ignore_index
     )
-    backup = LoopBackup(setup.backup_dir, setup.cluster)
-    resumed_from, start_epoch = resume_point(setup.cfg, setup.backup_dir)
-    if resumed_from is not None:
-        with setup.strategy.scope():
-            start_epoch = backup.restore(model)
+    resumed_from, start_epoch = run.resume(model, setup.strategy)
     start_checkpoint_dir(setup)
     train, val = _distributed_splits(setup)
     last: dict[str, np.ndarray | None] = {"confusion": None}
@@ -67,14 +62,15 @@ def fit_data_parallel(setup: TrainSetup) -> RunResult:
         print_lines=setup.is_chief,
         confusion_of=lambda: last["confusion"],
     )
-    hooks = keras.callbacks.CallbackList(chief_callbacks(setup, metric_line), model=model)
+    callbacks = chief_callbacks(setup, metric_line, run.callbacks)
+    hooks = keras.callbacks.CallbackList(callbacks, model=model)
     max_epochs = int(setup.cfg.trainer.max_epochs)
     _log_layout(setup)
-    hooks.on_train_begin()
-    for epoch in range(start_epoch, max_epochs):
-        _run_epoch(setup, loop, hooks, (train, val), epoch, last)
-        backup.save(model, epoch + 1)
-    hooks.on_train_end()
+    with run.fitting():  # SIGTERM / SIGINT: RunInterrupted once the backup is safe
+        hooks.on_train_begin()
+        for epoch in range(start_epoch, max_epochs):
+            _run_epoch(setup, loop, hooks, (train, val), epoch, last)  # ends in the backup
+        hooks.on_train_end()
     if start_epoch >= max_epochs:
         log.info("The backup already holds all %d epochs: nothing left to train", max_epochs)
     return finish_run(
@@ -83,7 +79,7 @@ def fit_data_parallel(setup: TrainSetup) -> RunResult:
         metric_line,
         last["confusion"],
         _revalidate(setup, loop, val),
-        epochs_completed=max(max_epochs, start_epoch),
+        epochs_completed=run.epochs_saved,
         resumed_from=resumed_from,
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from segtrain.data.transforms import build_transform
 from segtrain.engines.base import RunResult
 from segtrain.engines.keras_engine.callbacks import (
     BestAndLastWeights,
+    EpochRows,
     MetricLine,
-    backup_epoch,
     final_metrics,
     logger_callbacks,
 )
@@ -266,20 +265,6 @@ def init_weights(model: keras.Model, cfg: DictConfig) -> None:
     log.info("Initialised ENet from %s", path)
 
 
-def resume_point(cfg: DictConfig, backup_dir: Path) -> tuple[Path | None, int]:
-    """(backup to resume from, epochs it holds), or (None, 0) to start from scratch."""
-    epoch = backup_epoch(backup_dir)
-    if epoch is None:
-        log.info("No backup in %s: starting from scratch", backup_dir)
-        return None, 0
-    if not cfg.resume:
-        log.info("resume=false: discarding the backup in %s, starting from scratch", backup_dir)
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        return None, 0
-    log.info("Resuming from %s (epoch %d)", backup_dir, epoch)
-    return backup_dir, epoch
-
-
 # -------------------------------------------------------- what both loops do around it
 def start_checkpoint_dir(setup: TrainSetup) -> None:
     """The chief clears partial files from the checkpoint dir and writes its metadata."""
@@ -292,16 +277,19 @@ def start_checkpoint_dir(setup: TrainSetup) -> None:
 def chief_callbacks(
     setup: TrainSetup,
     metric_line: MetricLine,
-    backup: keras.callbacks.Callback | None = None,
+    lifecycle: list[keras.callbacks.Callback] | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """The metric line (every worker), ``backup`` (every worker: a collective under a
-    strategy), and the chief's best/last weights and loggers, in that order."""
-    callbacks: list[keras.callbacks.Callback] = [metric_line]
+    """The chief's best/last weights, the ``lifecycle`` callbacks (backup: every worker,
+    a collective under a strategy; the stop-signal check), the metric line (every
+    worker; printed once its epoch is saved), the chief's ``metrics.csv`` row and its
+    loggers, in that order."""
+    callbacks: list[keras.callbacks.Callback] = []
     if setup.is_chief:
         callbacks.append(BestAndLastWeights(setup.checkpoint_dir, VAL_MIOU, "max"))
-    if backup is not None:
-        callbacks.append(backup)
+    callbacks += lifecycle or []
+    callbacks.append(metric_line)
     if setup.is_chief:
+        callbacks.append(EpochRows(metric_line, setup.ctx.output_dir, setup.classes.names))
         callbacks += logger_callbacks(setup.cfg, setup.ctx.log_dir)
     return callbacks
 

@@ -20,7 +20,11 @@ from segtrain.data.class_weights import split_class_weights
 from segtrain.data.source import SampleSource
 from segtrain.data.transforms import build_transform
 from segtrain.engines.base import LoadedModel, RunResult
-from segtrain.engines.lightning_engine.callbacks import AtomicCheckpointIO, MetricLineCallback
+from segtrain.engines.lightning_engine.callbacks import (
+    AtomicCheckpointIO,
+    MetricLineCallback,
+    RunLifecycle,
+)
 from segtrain.engines.lightning_engine.data import (
     SegmentationDataModule,
     ShardedEvalSampler,
@@ -40,8 +44,9 @@ from segtrain.runtime.artifacts import (
     model_num_classes,
     write_metadata,
 )
-from segtrain.runtime.checkpoints import atomic_write, epoch_of, latest_checkpoint
+from segtrain.runtime.checkpoints import atomic_write
 from segtrain.runtime.env import RunContext
+from segtrain.runtime.lifecycle import load_error_reason
 from segtrain.runtime.metric_log import VAL_MIOU, progress_bar
 from segtrain.runtime.scaling import scaled_lr
 
@@ -87,21 +92,22 @@ class LightningEngine:
             torch.set_num_threads(int(cfg.hardware.num_threads))
         datamodule = SegmentationDataModule(cfg)
         classes = ClassInfo.from_class_map(datamodule.class_map)
+        run = RunLifecycle(cfg, ctx, model_num_classes(cfg, classes))
+        if (finished := run.finished()) is not None:  # nothing trained, nothing written
+            return finished
         module = _build_module(cfg, datamodule, classes)
         ckpt_dir = Path(ctx.checkpoint_dir)
-        resume_from = latest_checkpoint(ckpt_dir) if cfg.resume else None
+        resume_from = run.resume_point()
         if ctx.is_global_zero:
             write_metadata(ckpt_dir, cfg, classes)
-        metric_cb = MetricLineCallback()
-        trainer = _build_trainer(cfg, ctx, [metric_cb, _checkpoint_callback(ckpt_dir)])
-        if resume_from is not None:
-            log.info("Resuming from %s (epoch %s)", resume_from, _ckpt_epoch(resume_from))
-        else:
-            log.info("No checkpoint in %s: starting from scratch", ckpt_dir)
-        trainer.fit(
-            module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None
+        trainer = _build_trainer(cfg, ctx, [*run.callbacks, _checkpoint_callback(ckpt_dir)])
+        with run.fitting():  # SIGTERM / SIGINT: RunInterrupted once `last` is safe
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None
+            )
+        return run.complete(
+            self._finish(trainer, module, run.metric_cb, cfg, ctx, classes, resume_from)
         )
-        return self._finish(trainer, module, metric_cb, cfg, ctx, classes, resume_from)
 
     def _finish(
         self,
@@ -151,7 +157,8 @@ class LightningEngine:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise CheckpointError(f"cannot read {path}: {err}") from None
+            reason = load_error_reason(Path(path), err, expected=self.framework)
+            raise CheckpointError(f"cannot read {path}: {reason}") from None
         if isinstance(obj, dict) and "state_dict" in obj:  # Lightning training checkpoint
             state = {
                 k.removeprefix("model."): v
@@ -239,7 +246,8 @@ def _build_module(
 
 
 def _checkpoint_callback(ckpt_dir: Path) -> ModelCheckpoint:
-    """``last.ckpt`` and the best epoch by val_mIoU, written into ``ckpt_dir``."""
+    """The best epoch by val_mIoU, written into ``ckpt_dir`` (``last.ckpt`` after every
+    epoch is :class:`~.callbacks.LastCheckpoint`'s)."""
     return ModelCheckpoint(
         dirpath=str(ckpt_dir),
         filename=f"best-epoch{{epoch:03d}}-mIoU{{{VAL_MIOU}:.4f}}",
@@ -247,7 +255,7 @@ def _checkpoint_callback(ckpt_dir: Path) -> ModelCheckpoint:
         monitor=VAL_MIOU,
         mode="max",
         save_top_k=1,
-        save_last=True,
+        save_last=False,
         every_n_epochs=1,
     )
 
@@ -298,10 +306,3 @@ def _autocast(cfg: DictConfig) -> Any:
     if precision.startswith("16") and device == "cuda":
         return torch.autocast(device, dtype=torch.float16)
     return torch.autocast(device, enabled=False)
-
-
-def _ckpt_epoch(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True).get("epoch", epoch_of(path))
-    except Exception:
-        return epoch_of(path)

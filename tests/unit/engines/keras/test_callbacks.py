@@ -1,20 +1,32 @@
-"""Checkpoint callbacks (atomic backup, best/last weights) and the metric line."""
+"""Checkpoint callbacks (backup with fallback, best/last weights, the stop-signal check)
+and the metric line."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 
 import keras
 import numpy as np
 import pytest
 
+from segtrain.engines.keras_engine.backup import (
+    EpochBackup,
+    LoopBackup,
+    StopOnSignal,
+    backup_epochs,
+)
 from segtrain.engines.keras_engine.callbacks import (
-    AtomicBackupAndRestore,
     BestAndLastWeights,
     MetricLine,
     atomic_save_weights,
     backup_epoch,
 )
+from segtrain.engines.keras_engine.cluster import Cluster
+from segtrain.errors import CheckpointError
+from segtrain.runtime.lifecycle import StopSignals, StopTraining
 from segtrain.runtime.metric_log import parse_metric_lines
 
 
@@ -39,25 +51,31 @@ X = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
 Y = np.zeros((16, 2), "float32")
 
 
+def _backup(path) -> LoopBackup:
+    return LoopBackup(path, Cluster())
+
+
 def test_backup_resumes_at_the_saved_epoch_with_optimizer_state(tmp_path):
     backup = tmp_path / "backup"
     model = _model()
     with pytest.raises(KeyboardInterrupt):
-        model.fit(
-            X, Y, epochs=5, verbose=0, callbacks=[AtomicBackupAndRestore(str(backup)), Interrupt(2)]
-        )
+        model.fit(X, Y, epochs=5, verbose=0, callbacks=[EpochBackup(_backup(backup)), Interrupt(2)])
     assert backup_epoch(backup) == 2
+    assert backup_epochs(backup / "latest.weights.h5") == 2
+    assert backup_epochs(backup / "previous.weights.h5") == 1
     saved_steps = int(model.optimizer.iterations)
 
     again = _model()
+    assert _backup(backup).restore(again) == 2
     seen = []
     again.fit(
         X,
         Y,
+        initial_epoch=2,
         epochs=5,
         verbose=0,
         callbacks=[
-            AtomicBackupAndRestore(str(backup), delete_checkpoint=False),
+            EpochBackup(_backup(backup)),
             keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e)),
         ],
     )
@@ -67,8 +85,64 @@ def test_backup_resumes_at_the_saved_epoch_with_optimizer_state(tmp_path):
     # only the final names remain: every write went through a renamed temp file
     assert sorted(p.name for p in backup.iterdir()) == [
         "latest.weights.h5",
+        "previous.weights.h5",
         "training_metadata.json",
     ]
+
+
+def test_a_corrupt_backup_falls_back_to_the_previous_one(tmp_path, caplog):
+    backup = tmp_path / "backup"
+    model = _model()
+    model.fit(X, Y, epochs=3, verbose=0, callbacks=[EpochBackup(_backup(backup))])
+    latest = backup / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:300])
+    with caplog.at_level(logging.WARNING):
+        assert _backup(backup).restore(_model()) == 2
+    assert f"Checkpoint {latest} cannot be loaded" in caplog.text
+    assert (backup / "latest.weights.h5.unreadable").exists()
+    previous = backup / "previous.weights.h5"
+    previous.write_bytes(b"not hdf5")
+    with pytest.raises(CheckpointError, match="no loadable checkpoint"):
+        _backup(backup).restore(_model())
+    assert _backup(tmp_path / "none").restore(_model()) is None
+
+
+class SignalAt(keras.callbacks.Callback):
+    """Sends this process SIGTERM at one training step (as SageMaker would)."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_stops_at_the_next_step_and_abandons_the_partial_epoch(tmp_path):
+    backup = tmp_path / "backup"
+    model = _model()
+    seen: list[int] = []
+    with StopSignals() as stop, pytest.raises(StopTraining):
+        model.fit(
+            X,
+            Y,
+            epochs=5,
+            batch_size=4,  # 4 steps per epoch
+            verbose=0,
+            callbacks=[
+                SignalAt(1, 1),
+                EpochBackup(_backup(backup)),
+                StopOnSignal(stop),
+                keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)),
+            ],
+        )
+    assert stop.name == "SIGTERM"
+    assert int(model.optimizer.iterations) == 4 + 2  # epoch 1 stopped after its 2nd step
+    assert seen == [0] and backup_epoch(backup) == 1  # only the complete epoch is saved
 
 
 def test_no_backup_means_epoch_none(tmp_path):
